@@ -1,0 +1,60 @@
+# Trainer Workshop: the commands ops, CI and the README rely on.
+#   make test    the whole suite (fast tier, harness on CPU, Docker tier)   <- README, .ci/run
+#   make smoke   the smoke harness on this host; ARGS="--labs 2,3 ..." passes options
+#   make image   FLAVOR=cpu|gpu: build the workshop image and print its size
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+BUILD := build
+# Where `make lock` finds the CPU build of torch (a wheelhouse directory); the
+# CPU lock records that wheel's hash. Defaults to pip's configured find-links.
+TORCH_CPU_WHEELHOUSE ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
+ARGS ?=
+PYTEST_ARGS ?=
+
+export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/labs
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: tests/requirements-dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --require-hashes --no-deps -r tests/requirements-dev.lock
+	touch $@
+
+venv: $(VENV)/.installed  ## the test environment (.venv) from the hash-checked lock
+
+lock: venv  ## regenerate the hash-checked locks from docker/requirements.in and tests/requirements-dev.in
+	@test -n "$(TORCH_CPU_WHEELHOUSE)" || { echo "Set TORCH_CPU_WHEELHOUSE to a directory holding torch's CPU wheel"; exit 2; }
+	$(VENV)/bin/uv pip compile docker/requirements.in --generate-hashes --universal --python-version 3.11 \
+		--no-header -o docker/requirements-gpu.lock
+	$(VENV)/bin/uv pip compile docker/requirements.in --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --find-links $(TORCH_CPU_WHEELHOUSE) --no-emit-find-links \
+		--no-header -o docker/requirements-cpu.lock
+	$(VENV)/bin/uv pip compile tests/requirements-dev.in -c docker/requirements-cpu.lock --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --find-links $(TORCH_CPU_WHEELHOUSE) \
+		--no-emit-find-links --no-header -o tests/requirements-dev.lock
+
+labs: venv  ## build the student notebooks (.ipynb) into build/labs
+	$(VPY) labs/build_labs.py $(BUILD)/labs
+
+testdata: venv  ## offline test models and dataset in build/testdata (no model hub)
+	$(VPY) tests/testdata.py $(BUILD)/testdata
+
+test-fast: venv  ## unit tests only: seconds, no Docker
+	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test: venv labs testdata  ## the whole suite: unit tests, harness on CPU, Docker tier
+	$(VPY) -m pytest tests $(PYTEST_ARGS)
+
+smoke: venv labs  ## run every lab task on this host; report in build/smoke
+	$(VPY) -m smoke --labs-dir $(BUILD)/labs --output $(BUILD)/smoke $(ARGS)
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf $(BUILD)
+
+.PHONY: help venv lock labs testdata test-fast test smoke clean

@@ -1,0 +1,105 @@
+"""Workshop settings, read from environment variables.
+
+| variable                  | default                                   | why |
+| ------------------------- | ----------------------------------------- | --- |
+| WORKSHOP_MODEL            | distilbert-base-uncased                   | the classification labs' model (Hub id or local directory) |
+| WORKSHOP_CAUSAL_MODEL     | openai-community/gpt2                     | the GPT-2 live-coding notebook's causal LM |
+| WORKSHOP_DATASET          | cornell-movie-review-data/rotten_tomatoes | a small real sentiment dataset (Hub id or local directory of train/validation files) |
+| WORKSHOP_DATASET_CONFIG   | (none)                                    | dataset configuration name, for datasets that have several |
+| WORKSHOP_TEXT_COLUMN      | text                                      | column holding the text |
+| WORKSHOP_LABEL_COLUMN     | label                                     | column holding the integer class |
+| WORKSHOP_TRAIN_SPLIT      | train                                     | split to fine-tune on |
+| WORKSHOP_EVAL_SPLIT       | validation                                | held-out split for evaluation |
+| WORKSHOP_LAB_SIZE         | workshop                                  | smoke / workshop / full: how much data and how many steps |
+| WORKSHOP_OUTPUT_DIR       | out                                       | where checkpoints and runs are written (relative to the notebook) |
+
+With `HF_HUB_OFFLINE=1` (the image sets it), models and data load from the local
+cache only; nothing reaches the Hub.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """A workshop setting has a value the labs cannot use."""
+
+
+@dataclass(frozen=True)
+class LabSize:
+    """How much of the dataset, and how many steps, a lab run uses."""
+
+    name: str
+    train_examples: int | None  # None: the whole split
+    eval_examples: int | None
+    max_length: int  # tokens per example after truncation
+    warmup_steps: int  # the seed's Lab 2D uses 100; the smoke size has fewer steps in all
+    hp_trials: int  # Lab 6A's number of hyperparameter-search trials
+    lm_block_size: int  # GPT-2 notebook: tokens per training block
+    lm_train_examples: int | None
+    lm_eval_examples: int | None
+
+
+LAB_SIZES = {
+    # Seconds per task on a laptop CPU; what the smoke harness and CI run.
+    # 640 examples at batch size 8 are 80 steps: enough for a checkpoint at
+    # step 50 and an evaluation at step 50, as the seed's tasks expect.
+    "smoke": LabSize("smoke", 640, 128, 64, 10, 3, 64, 400, 100),
+    # The classroom default on one GPU: a minute or two per task.
+    "workshop": LabSize("workshop", 2000, 500, 128, 100, 5, 128, 2000, 300),
+    # Everything the dataset has: homework on a GPU.
+    "full": LabSize("full", None, None, 256, 100, 10, 256, None, None),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str
+    causal_model: str
+    dataset: str
+    dataset_config: str | None
+    text_column: str
+    label_column: str
+    train_split: str
+    eval_split: str
+    size: LabSize
+    output_dir: Path
+    seed: int = 42
+
+    def out(self, name: str) -> str:
+        """The output directory for one lab task, e.g. ``LAB.out("resume")``."""
+        return str(self.output_dir / name)
+
+
+def _read(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, "").strip()
+    return value or default
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read and validate the settings; a bad value raises SettingsError naming the fix."""
+    size_name = _read(environ, "WORKSHOP_LAB_SIZE", "workshop").lower()
+    if size_name not in LAB_SIZES:
+        raise SettingsError(
+            f"WORKSHOP_LAB_SIZE={size_name!r} is not a lab size. "
+            f"Set it to one of: {', '.join(LAB_SIZES)} (smoke is the short CPU version)."
+        )
+    return Settings(
+        model=_read(environ, "WORKSHOP_MODEL", "distilbert-base-uncased"),
+        causal_model=_read(environ, "WORKSHOP_CAUSAL_MODEL", "openai-community/gpt2"),
+        dataset=_read(environ, "WORKSHOP_DATASET", "cornell-movie-review-data/rotten_tomatoes"),
+        dataset_config=environ.get("WORKSHOP_DATASET_CONFIG") or None,
+        text_column=_read(environ, "WORKSHOP_TEXT_COLUMN", "text"),
+        label_column=_read(environ, "WORKSHOP_LABEL_COLUMN", "label"),
+        train_split=_read(environ, "WORKSHOP_TRAIN_SPLIT", "train"),
+        eval_split=_read(environ, "WORKSHOP_EVAL_SPLIT", "validation"),
+        size=LAB_SIZES[size_name],
+        output_dir=Path(_read(environ, "WORKSHOP_OUTPUT_DIR", "out")),
+    )
+
+
+LAB = load_settings()
