@@ -5,6 +5,10 @@
 Each `labs/notebooks/*.py` (jupytext percent format) becomes `OUT_DIR/*.ipynb`;
 the helper package, the FSDP script/config pair and the study notes are copied beside
 them, so a kernel started in OUT_DIR can `import workshop`.
+
+Source anchors (`[[Trainer.train]]`) in the notebooks' Markdown and in `labs/notes/*.md`
+become links to the transformers of the Python running this build, through the symlink
+`OUT_DIR/transformers-src` (see labs/notes/sourcelinks.py): build inside the image.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import shutil
 from pathlib import Path
 
 import jupytext
+
+from notes.sourcelinks import build_notes, render
 
 LABS = Path(__file__).resolve().parent
 COPIED = ("workshop", "fsdp")
@@ -26,12 +32,16 @@ def build(out: Path) -> list[Path]:
         notebook = jupytext.read(source, fmt="py:percent")
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         notebook.metadata.pop("jupytext", None)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source = render(cell.source, "transformers-src")
         target = out / f"{source.stem}.ipynb"
         jupytext.write(notebook, target, fmt="ipynb")
         built.append(target)
     for name in COPIED:
         if (LABS / name).exists():
             shutil.copytree(LABS / name, out / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    build_notes(out)
     return built
 
 
