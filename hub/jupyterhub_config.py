@@ -1,0 +1,196 @@
+# JupyterHub config for the workshop hub. Everything variable comes from HUB_*
+# environment variables (documented in hub/.env.example); every setting below
+# says in one line why it is set.
+import os
+import secrets
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from workshop_hub import settings as hub_settings  # noqa: E402
+
+c = get_config()  # noqa: F821
+
+try:
+    S = hub_settings.load()
+except hub_settings.ConfigError as e:
+    # One clear line naming the variable, then stop: never start half-configured.
+    print(f"trainer-workshop hub: refusing to start: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+# --- the student image must already be on this engine: a spawn never pulls ----
+import docker  # noqa: E402
+
+try:
+    docker.from_env().images.get(S.image)
+except docker.errors.ImageNotFound:
+    print(
+        f"trainer-workshop hub: refusing to start: HUB_IMAGE={S.image} is not on this Docker engine; "
+        "build it first (make image FLAVOR=cpu|gpu) so no attendee's spawn waits on a pull",
+        file=sys.stderr, flush=True,
+    )
+    sys.exit(2)
+except docker.errors.DockerException as e:
+    print(f"trainer-workshop hub: refusing to start: cannot reach the Docker engine ({e}); "
+          "mount /var/run/docker.sock into the hub container", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+data = Path(S.data_dir)
+data.mkdir(parents=True, exist_ok=True)
+
+# --- hub state ----------------------------------------------------------------
+# Database and cookie secret on the hub's volume, so a restart keeps logins and servers.
+c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
+# A hub restart (upgrade, config change, crash) must not stop 40 attendees' servers.
+c.JupyterHub.cleanup_servers = False
+
+# --- network ------------------------------------------------------------------
+# The proxy listens on all of the container's interfaces; compose publishes it on
+# HUB_PUBLISH_IP only (loopback unless HTTPS is configured, enforced in settings).
+c.JupyterHub.bind_url = f"{'https' if S.https else 'http'}://0.0.0.0:8000"
+if S.https:
+    # TLS terminates at the proxy with the certificate and key the operator mounts.
+    c.JupyterHub.ssl_cert = S.ssl_cert
+    c.JupyterHub.ssl_key = S.ssl_key
+# The hub API listens on the container network so that student servers can reach it.
+c.JupyterHub.hub_ip = "0.0.0.0"
+# Student containers reach the hub by its name on the shared Docker network.
+c.JupyterHub.hub_connect_ip = S.connect_host or os.uname().nodename
+# The proxy (configurable-http-proxy, locked in hub/proxy) runs beside the hub; on a
+# hub restart the hub starts it again and re-adds the routes of running servers.
+c.ConfigurableHTTPProxy.command = ["/opt/proxy/node_modules/.bin/configurable-http-proxy"]
+
+# --- login --------------------------------------------------------------------
+if S.authenticator == "shared":
+    # One workshop password on the slide; names are free unless a roster is given.
+    c.JupyterHub.authenticator_class = "workshop_hub.auth.WorkshopAuthenticator"
+    c.WorkshopAuthenticator.user_password = S.user_password
+    # Instructors log in with their own, longer password and become hub admins.
+    c.WorkshopAuthenticator.admin_password = S.admin_password
+else:
+    # NativeAuthenticator: attendees sign up with their own password and an
+    # instructor approves them at /hub/authorize; for multi-day courses.
+    import nativeauthenticator
+
+    c.JupyterHub.authenticator_class = "native"
+    c.JupyterHub.template_paths = [os.path.join(os.path.dirname(nativeauthenticator.__file__), "templates")]
+    # Sign-ups wait for an instructor's approval, so a leaked URL is not an open door.
+    c.NativeAuthenticator.open_signup = False
+    # Own passwords are long-lived here, so ask for a reasonable length.
+    c.NativeAuthenticator.minimum_password_length = 10
+# Instructors: admin in the hub (admin panel, roster page, stop anyone's server).
+c.Authenticator.admin_users = set(S.admin_users)
+if S.roster:
+    # Only the names on the roster (plus the instructors) may log in.
+    c.Authenticator.allowed_users = set(S.roster)
+else:
+    # No roster: anyone with the workshop password picks a name.
+    c.Authenticator.allow_all = True
+# Names become container and volume names: keep them to letters, digits, . - _ (checked
+# with a clear message in WorkshopAuthenticator; this is the backstop for the API).
+c.Authenticator.username_pattern = hub_settings.USERNAME_RE.pattern
+# Attendees land in JupyterLab on their labs folder (the image copies the labs into work/labs).
+c.Spawner.default_url = "/lab/tree/labs"
+
+# --- the student containers ---------------------------------------------------
+c.JupyterHub.spawner_class = "workshop_hub.spawner.WorkshopSpawner"
+# The pinned workshop image, and no other (no image picker in the spawn form).
+c.WorkshopSpawner.image = S.image
+c.WorkshopSpawner.allowed_images = [S.image]
+# The image is built or loaded before the workshop; pulling inside a spawn would
+# blow the start timeout for 40 people at once.
+c.WorkshopSpawner.pull_policy = "never"
+# The image's entrypoint mode that runs jupyterhub-singleuser (after its start-up checks).
+c.WorkshopSpawner.cmd = ["singleuser"]
+# One named network shared with the hub, so servers are reached by internal IP.
+c.WorkshopSpawner.network_name = S.network
+c.WorkshopSpawner.use_internal_ip = True
+# Predictable names: trainer-workshop-<user>; the per-attendee work volume likewise.
+c.WorkshopSpawner.prefix = S.name
+c.WorkshopSpawner.name_template = "{prefix}-{username}"
+# Work lives on a named volume per attendee at the folder the image already has
+# (owned by jovyan), so it survives server stop/start, culling and image updates.
+c.WorkshopSpawner.volumes = {f"{S.name}-work-{{username}}": "/home/jovyan/work"}
+# Containers are removed when a server stops: each start gets a fresh device
+# request, and a stopped container cannot hold on to a GPU.
+c.WorkshopSpawner.remove = True
+# CPU and memory caps so one runaway training run cannot starve the others.
+c.WorkshopSpawner.cpu_limit = S.cpu_limit
+c.WorkshopSpawner.mem_limit = S.mem_limit
+c.WorkshopSpawner.extra_host_config = {
+    # PyTorch DataLoader workers share tensors through /dev/shm; Docker's 64 MB kills them.
+    "shm_size": S.shm_size,
+    # Never privileged, no new privileges via setuid: students get a plain user container.
+    "privileged": False,
+    "security_opt": ["no-new-privileges"],
+    # Remove synchronously in stop(), not in the background, so a restart never races it.
+    "auto_remove": False,
+    # A fork bomb in one notebook must not take the host down.
+    "pids_limit": 4096,
+}
+# Settings for the labs inside every container (e.g. WORKSHOP_LAB_SIZE=workshop).
+c.WorkshopSpawner.environment = dict(S.extra_env)
+# The GPU pool and how many attendees share one device (1 = exclusive).
+c.WorkshopSpawner.gpu_pool = S.gpus
+c.WorkshopSpawner.users_per_gpu = S.users_per_gpu
+c.WorkshopSpawner.hub_name = S.name
+# A cold start of a CUDA image on a busy host can take minutes: don't give up early.
+c.WorkshopSpawner.start_timeout = S.start_timeout
+c.WorkshopSpawner.http_timeout = S.http_timeout
+# Spawns beyond this many in flight get "try again in a minute" instead of
+# overloading the hub and the engine at 9:00.
+c.JupyterHub.concurrent_spawn_limit = S.concurrent_spawn_limit
+# Answer the spawn request after a few seconds and show progress, rather than hold it.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 5}
+
+# --- services: idle culler and the roster page ---------------------------------
+roster_token_file = data / "roster-token"
+if not roster_token_file.exists():
+    # Stable token for the roster service, so `workshop-roster` in the container can use it.
+    roster_token_file.write_text(secrets.token_hex(32))
+    roster_token_file.chmod(0o600)
+services = [
+    {
+        # Instructor/ops view: user, GPU, since when, idle for (admins only).
+        "name": "roster",
+        "command": [sys.executable, "-m", "workshop_hub.roster", "--serve"],
+        "url": "http://127.0.0.1:10102",
+        "api_token": roster_token_file.read_text().strip(),
+        "environment": {"HUB_NAME": S.name, "HUB_GPUS": ",".join(S.gpus) or "none",
+                        "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))},
+        "oauth_no_confirm": True,
+    },
+]
+roles = [
+    {
+        "name": "roster",
+        "services": ["roster"],
+        # Read-only: who has a server, since when, last activity.
+        "scopes": ["list:users", "read:users:activity", "read:servers"],
+    },
+]
+if S.cull_timeout:
+    services.append({
+        # Stops servers idle for HUB_CULL_TIMEOUT seconds, which frees their GPU. A training
+        # run keeps its kernel busy, which counts as activity, so it is not culled mid-run.
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                    f"--timeout={S.cull_timeout}", f"--cull-every={S.cull_every}"],
+    })
+    roles.append({
+        "name": "idle-culler",
+        "services": ["idle-culler"],
+        # Only what culling servers needs: no user deletion, no admin.
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    })
+c.JupyterHub.services = services
+c.JupyterHub.load_roles = roles
+
+print(
+    f"trainer-workshop hub: image {S.image}, "
+    + (f"GPU pool {','.join(S.gpus)} ({S.users_per_gpu} per GPU)" if S.gpus else "CPU-only mode: attendees get no GPU")
+    + f", {'HTTPS' if S.https else 'HTTP on loopback only'}, roster: {len(S.roster) or 'none (anyone with the password)'}",
+    file=sys.stderr, flush=True,
+)

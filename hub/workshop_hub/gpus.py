@@ -1,0 +1,85 @@
+"""The GPU pool: which devices the hub may hand out, and who has which.
+
+Pure Python (no Docker, no JupyterHub), so it is unit-tested on its own, and it
+doubles as a script that turns `nvidia-smi -L` into a HUB_GPUS line:
+
+    nvidia-smi -L | python3 hub/workshop_hub/gpus.py
+
+A GPU split into MIG instances is listed as its MIG devices (one slot each),
+not as the whole GPU, since a MIG device is what one attendee should get.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable
+
+# Device IDs the NVIDIA runtime accepts: an index ("0"), a GPU UUID
+# ("GPU-8f3c..."), a MIG UUID ("MIG-..."), or a GPU:MIG index pair ("0:1").
+_DEVICE_RE = re.compile(r"^(\d+|\d+:\d+|GPU-[0-9A-Za-z-]+|MIG-[0-9A-Za-z/-]+)$")
+CPU_ONLY_WORDS = {"", "none", "cpu", "off"}
+
+
+class PoolFull(Exception):
+    """Every slot in the pool is taken."""
+
+
+def parse_pool(text: str | None) -> list[str]:
+    """HUB_GPUS ("0,1,2", "GPU-…,MIG-…", "none") -> device IDs; [] means CPU-only."""
+    text = (text or "").strip()
+    if text.lower() in CPU_ONLY_WORDS:
+        return []
+    devices = [d.strip() for d in re.split(r"[,\s]+", text) if d.strip()]
+    bad = [d for d in devices if not _DEVICE_RE.match(d)]
+    if bad:
+        raise ValueError(
+            f"HUB_GPUS: {', '.join(map(repr, bad))} is not a GPU index, GPU-… UUID or MIG-… UUID "
+            "(fill it from `nvidia-smi -L | python3 hub/workshop_hub/gpus.py`, or set HUB_GPUS=none for CPU-only)"
+        )
+    dupes = sorted(d for d, n in Counter(devices).items() if n > 1)
+    if dupes:
+        raise ValueError(f"HUB_GPUS lists {', '.join(dupes)} more than once")
+    return devices
+
+
+def from_nvidia_smi(lines: Iterable[str]) -> list[str]:
+    """Device IDs from `nvidia-smi -L` output: GPU UUIDs, or MIG UUIDs where a GPU is split."""
+    devices: list[str] = []
+    current_gpu: str | None = None
+    current_has_mig = False
+    for line in lines:
+        gpu = re.match(r"^GPU \d+:.*\(UUID: (GPU-[^)]+)\)", line.strip())
+        mig = re.match(r"^MIG .*\(UUID: (MIG-[^)]+)\)", line.strip())
+        if gpu:
+            if current_gpu and not current_has_mig:
+                devices.append(current_gpu)
+            current_gpu, current_has_mig = gpu.group(1), False
+        elif mig:
+            current_has_mig = True
+            devices.append(mig.group(1))
+    if current_gpu and not current_has_mig:
+        devices.append(current_gpu)
+    return devices
+
+
+def choose_device(pool: list[str], in_use: Counter, users_per_gpu: int = 1) -> str:
+    """The least-used device with a free slot (pool order breaks ties), or PoolFull."""
+    free = [d for d in pool if in_use.get(d, 0) < users_per_gpu]
+    if not free:
+        raise PoolFull(f"all {len(pool)} GPUs are in use")
+    return min(free, key=lambda d: (in_use.get(d, 0), pool.index(d)))
+
+
+def main() -> int:
+    devices = from_nvidia_smi(sys.stdin)
+    if not devices:
+        print("no GPUs found in the input (expected `nvidia-smi -L` output)", file=sys.stderr)
+        return 1
+    print("HUB_GPUS=" + ",".join(devices))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
