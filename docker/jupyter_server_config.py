@@ -1,0 +1,8 @@
+# Jupyter server settings baked into the workshop image (/etc/jupyter).
+c = get_config()  # noqa: F821
+# Terminals are part of the course (accelerate launch for the FSDP task).
+c.ServerApp.terminals_enabled = True
+# Behind the hub's proxy or a published port: trust X-Forwarded-* headers.
+c.ServerApp.trust_xheaders = True
+# Kernels start in the notebook's folder, so `import workshop` finds the helper package.
+c.FileContentsManager.delete_to_trash = False

@@ -1,0 +1,168 @@
+"""Solo study with compose.yaml: up -> healthy -> token login -> run a lab notebook through
+the Jupyter server's API -> write in work -> down -> up -> the work is still there."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from docker_tier import ROOT
+
+pytestmark = pytest.mark.timeout(1200)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Compose:
+    def __init__(self, image: str, token: str | None):
+        self.project = f"twtest{os.getpid()}{uuid.uuid4().hex[:6]}"
+        self.port = free_port()
+        self.env = dict(os.environ, WORKSHOP_IMAGE=image, JUPYTER_HOST_PORT=str(self.port))
+        self.env.pop("JUPYTER_TOKEN", None)
+        if token:
+            self.env["JUPYTER_TOKEN"] = token
+
+    def __call__(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+        result = subprocess.run(["docker", "compose", "-p", self.project, *args], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            logs = subprocess.run(["docker", "compose", "-p", self.project, "logs", "--no-color"], cwd=ROOT,
+                                  env=self.env, capture_output=True, text=True).stdout
+            pytest.fail(f"docker compose {' '.join(args)} failed:\n{result.stderr}\n--- logs ---\n{logs[-4000:]}")
+        return result
+
+    def up(self):
+        return self("up", "-d", "--no-build", "--wait", "--wait-timeout", "240", timeout=400)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def compose(cpu_image):
+    made = []
+
+    def make(token: str | None) -> Compose:
+        made.append(Compose(cpu_image, token))
+        return made[-1]
+
+    yield make
+    for project in made:
+        project("down", "-v", "--timeout", "5", check=False)
+
+
+def execute(base: str, token: str, kernel_id: str, code: str, timeout: float = 300) -> list[dict]:
+    """Run code in a kernel over the server's websocket; return the iopub messages of that request."""
+    import websocket
+
+    ws = websocket.create_connection(
+        f"ws://{base.split('://', 1)[1]}/api/kernels/{kernel_id}/channels?token={token}", timeout=timeout
+    )
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
+                       "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True},
+        }))
+        messages, deadline = [], time.time() + timeout
+        while time.time() < deadline:
+            message = json.loads(ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            messages.append(message)
+            if message["channel"] == "iopub" and message["msg_type"] == "status" \
+                    and message["content"]["execution_state"] == "idle":
+                return messages
+        raise TimeoutError(f"no reply in {timeout} s to {code[:80]!r}")
+    finally:
+        ws.close()
+
+
+def errors(messages: list[dict]) -> list[str]:
+    return [f"{m['content']['ename']}: {m['content']['evalue']}" for m in messages if m["msg_type"] == "error"]
+
+
+def test_compose_up_login_run_a_lab_and_keep_work_across_down_up(compose):
+    token = uuid.uuid4().hex
+    project = compose(token)
+    project.up()
+    published = project("port", "lab", "8888").stdout.strip()
+    assert published == f"127.0.0.1:{project.port}", f"not bound to loopback only: {published}"
+
+    # no token, no entry
+    assert requests.get(f"{project.url}/api/contents/labs", timeout=10).status_code == 403
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {token}"
+    listing = session.get(f"{project.url}/api/contents/labs", timeout=10)
+    assert listing.status_code == 200
+    notebooks = sorted(item["name"] for item in listing.json()["content"] if item["name"].endswith(".ipynb"))
+    assert notebooks, listing.json()
+
+    # Execute the first lab notebook, cell by cell, in a kernel started beside it.
+    notebook_path = f"labs/{notebooks[0]}"
+    notebook = session.get(f"{project.url}/api/contents/{notebook_path}", timeout=10).json()["content"]
+    started = session.post(f"{project.url}/api/sessions", json={
+        "path": notebook_path, "type": "notebook", "name": notebooks[0], "kernel": {"name": "python3"}}, timeout=60)
+    assert started.status_code == 201, started.text
+    kernel_id = started.json()["kernel"]["id"]
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code" or not cell["source"].strip():
+            continue
+        messages = execute(project.url, token, kernel_id, cell["source"])
+        assert not errors(messages), f"{notebook_path}: cell failed: {errors(messages)}\n{cell['source'][:500]}"
+    # The kernel runs in the labs folder and writes into the work volume.
+    messages = execute(project.url, token, kernel_id,
+                       "import os; open('kernel-wrote-this.txt', 'w').write(os.getcwd()); print(os.getcwd())")
+    assert not errors(messages)
+    streams = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert streams.strip() == "/home/jovyan/work/labs"
+
+    # A student's change to a lab notebook, and a new file, through the contents API.
+    changed = dict(notebook)
+    changed["cells"] = notebook["cells"] + [{"cell_type": "markdown", "metadata": {}, "source": "my own notes"}]
+    saved = session.put(f"{project.url}/api/contents/{notebook_path}",
+                        json={"type": "notebook", "format": "json", "content": changed}, timeout=10)
+    assert saved.status_code == 200, saved.text
+    put = session.put(f"{project.url}/api/contents/mine.txt",
+                      json={"type": "file", "format": "text", "content": "keep me"}, timeout=10)
+    assert put.status_code in (200, 201), put.text
+
+    project("down", "--timeout", "5")
+    project.up()
+
+    session.get(f"{project.url}/api/status", timeout=10).raise_for_status()
+    assert session.get(f"{project.url}/api/contents/mine.txt", timeout=10).json()["content"] == "keep me"
+    kept = session.get(f"{project.url}/api/contents/labs/kernel-wrote-this.txt", timeout=10)
+    assert kept.status_code == 200
+    again = session.get(f"{project.url}/api/contents/{notebook_path}", timeout=10).json()["content"]
+    assert again["cells"][-1]["source"] == "my own notes", "the student's notebook was overwritten on restart"
+
+
+def test_no_token_makes_one_never_an_open_server(compose):
+    project = compose(None)
+    project.up()
+    logs = project("logs", "--no-color", "lab").stdout
+    assert "No JUPYTER_TOKEN was set" in logs, logs[-3000:]
+    assert "JUPYTER_TOKEN" in logs and "/lab?token=" in logs
+    token = logs.split("/lab?token=", 1)[1].split()[0]
+    assert requests.get(f"{project.url}/api/contents", timeout=10).status_code == 403
+    assert requests.get(f"{project.url}/api/contents", params={"token": token}, timeout=10).status_code == 200
+    # the same token after down/up (it is kept with the work)
+    project("down", "--timeout", "5")
+    project.up()
+    assert requests.get(f"{project.url}/api/contents", params={"token": token}, timeout=10).status_code == 200

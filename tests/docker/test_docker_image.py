@@ -1,0 +1,165 @@
+"""The workshop image, cpu flavour: what `docker inspect`, the manifest and `docker run` show."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from docker_tier import ROOT, SUMMARY, run
+
+pytestmark = pytest.mark.timeout(3600)
+
+
+def lock_pins(lock: Path) -> dict[str, str]:
+    pins = {}
+    for line in lock.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^ ;\\]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def manifest(image: str) -> dict:
+    result = run(image, "cat", "/opt/workshop/MANIFEST.json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_image_is_non_root_with_healthcheck_and_labels(docker_client, cpu_image):
+    config = docker_client.images.get(cpu_image).attrs["Config"]
+    assert config["User"] in ("1000:1000", "1000", "jovyan")
+    assert config["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL")
+    assert config["WorkingDir"] == "/home/jovyan/work"
+    labels = config["Labels"]
+    for key in ("org.opencontainers.image.title", "org.opencontainers.image.version",
+                "org.opencontainers.image.created", "org.opencontainers.image.base.name"):
+        assert labels.get(key), key
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["HF_HUB_OFFLINE"] == "1"
+    assert env["WORKSHOP_MODEL"] == "/opt/workshop/data/models/minilm"
+    result = run(cpu_image, "id", "-un")
+    assert result.stdout.strip() == "jovyan"
+
+
+def test_manifest_lists_the_pinned_stack(cpu_image):
+    data = manifest(cpu_image)
+    pins = lock_pins(ROOT / "docker" / "requirements-cpu.lock")
+    installed = {re.sub(r"[-_.]+", "-", name): version for name, version in data["packages"].items()}
+    missing = {name: version for name, version in pins.items() if installed.get(name) != version}
+    assert not missing, f"packages not as locked: {missing}"
+    assert data["torch"]["version"] == "2.13.0+cpu" and data["torch"]["cuda"] is None
+    assert data["flavor"] == "cpu" and data["build_date"]
+    for variable in ("WORKSHOP_MODEL", "WORKSHOP_CAUSAL_MODEL", "WORKSHOP_DATASET"):
+        record = data["models"][variable]
+        assert record["source"] == "local" and len(record["sha256"]) == 64
+    assert any(name.endswith(".ipynb") for name in data["labs"])
+
+
+def test_model_cache_is_read_only_for_the_user(cpu_image):
+    script = (
+        "set -u; for d in /opt/workshop/hf /opt/workshop/data /opt/workshop/data/models/minilm /opt/workshop/labs /opt/venv; do "
+        "  if touch $d/.probe 2>/dev/null; then echo WRITABLE $d; fi; done; "
+        "test -w $HOME/work && echo WORK_OK"
+    )
+    result = run(cpu_image, "bash", "-c", script)
+    assert "WRITABLE" not in result.stdout, result.stdout
+    assert "WORK_OK" in result.stdout
+    # ...and the models load offline as that user.
+    result = run(cpu_image, "python", "-c",
+                 "import os; from transformers import AutoModelForSequenceClassification as M; "
+                 "M.from_pretrained(os.environ['WORKSHOP_MODEL'], num_labels=2); print('LOADED')",
+                 options=("--network", "none"))
+    assert "LOADED" in result.stdout, result.stderr[-2000:]
+
+
+def test_transformers_source_link_points_at_the_installed_package(cpu_image):
+    result = run(cpu_image, "bash", "-c", "readlink -f /opt/workshop/labs/transformers-src && ls /opt/workshop/labs/transformers-src/trainer.py")
+    assert result.returncode == 0, result.stderr
+    assert "/opt/venv/lib/python3" in result.stdout
+
+
+def test_a_model_not_in_the_cache_is_named_with_the_fix(cpu_image):
+    result = run(cpu_image, "check", options=("-e", "WORKSHOP_MODEL=bert-base-cased", "--network", "none"))
+    assert result.returncode == 2
+    assert "WORKSHOP_MODEL=bert-base-cased is not in this image's model cache" in result.stderr
+    assert "make image WORKSHOP_MODEL=bert-base-cased" in result.stderr
+    # the smoke command checks its --model option before running anything
+    result = run(cpu_image, "smoke", "--model", "no-such/model", options=("--network", "none"))
+    assert result.returncode == 2
+    assert "--model=no-such/model is not in this image's model cache" in result.stderr
+
+
+def test_an_old_nvidia_driver_is_named(cpu_image, tmp_path):
+    fake = tmp_path / "version"
+    fake.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Tue Jan 14 2025\n")
+    options = ("-e", "WORKSHOP_FLAVOR=gpu", "-e", "NVIDIA_VISIBLE_DEVICES=0",
+               "-e", "WORKSHOP_NVIDIA_VERSION_FILE=/tmp/nvidia-version", "-v", f"{fake}:/tmp/nvidia-version:ro")
+    result = run(cpu_image, "check", options=options)
+    assert result.returncode == 2
+    assert "NVIDIA driver 570.86.15 found, >= 580 needed" in result.stderr
+    fake.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05  Thu Sep 25 2025\n")
+    result = run(cpu_image, "check", options=options)
+    assert result.returncode == 0, result.stderr
+
+
+def test_gpus_flag_reaches_the_container(docker_client, cpu_image):
+    """With the CI's stand-in hook, dockerd accepts --gpus; the container sees the device request."""
+    result = run(cpu_image, "printenv", "NVIDIA_VISIBLE_DEVICES", options=("--gpus", "device=0"))
+    if "could not select device driver" in result.stderr:
+        pytest.skip("this engine has no NVIDIA runtime hook (CI installs a stand-in: .ci/run)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_unknown_flavor_is_refused_with_the_fix():
+    result = subprocess.run(["docker/build.sh"], cwd=ROOT, env={"FLAVOR": "tpu", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown FLAVOR=tpu: use FLAVOR=cpu" in result.stderr
+
+
+def test_size_script_reports_the_image(cpu_image):
+    result = subprocess.run(["python3", "docker/image_size.py", cpu_image, "--no-compressed"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"image size .*: [\d.]+ (GB|MB) uncompressed", result.stdout)
+
+
+@pytest.mark.timeout(3600)
+def test_smoke_harness_inside_the_image_offline(cpu_image, tmp_path):
+    """`docker run --network none IMAGE smoke`: every task, report and summary, 0 failed."""
+    out = tmp_path / "smoke"
+    out.mkdir()
+    out.chmod(0o777)
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--shm-size", "1g", "-v", f"{out}:/home/jovyan/work/smoke",
+         cpu_image, "smoke"],
+        capture_output=True, text=True, timeout=3000,
+    )
+    log = result.stdout + result.stderr
+    (ROOT / "build" / "docker").mkdir(parents=True, exist_ok=True)
+    (ROOT / "build" / "docker" / "smoke-in-image.log").write_text(log)
+    summary = SUMMARY.findall(result.stdout)
+    assert summary, f"no summary line from the harness; exit {result.returncode}:\n{log[-4000:]}"
+    passed, failed, skipped = map(int, summary[-1])
+    assert failed == 0, log[-6000:]
+    assert passed > 0
+    assert result.returncode == 0, log[-4000:]
+    assert (out / "junit.xml").is_file() and (out / "report.md").is_file()
+
+
+def test_gpu_flavour_has_cuda_torch_and_runs_the_harness_on_cpu(gpu_image):
+    result = run(gpu_image, "python", "-c",
+                 "import torch; assert torch.backends.cuda.is_built(); print('cuda', torch.version.cuda, torch.__version__)",
+                 options=("--network", "none"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "cuda 13.0" in result.stdout
+    result = run(gpu_image, "bash", "-c", "command -v gcc g++ && test -f /usr/include/python3*/Python.h || ls /usr/include/python3*/Python.h")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(gpu_image, "smoke", "--labs", "1", options=("--network", "none", "--shm-size", "1g"), timeout=1800)
+    summary = SUMMARY.findall(result.stdout)
+    assert summary and int(summary[-1][1]) == 0, (result.stdout + result.stderr)[-4000:]
