@@ -54,7 +54,25 @@ test: venv labs testdata  ## the whole suite: unit tests, harness on CPU, Docker
 smoke: venv labs  ## run every lab task on this host; report in build/smoke
 	$(VPY) -m smoke --labs-dir $(BUILD)/labs --output $(BUILD)/smoke $(ARGS)
 
+# --- the workshop image (docker/build.sh lists every option) ---------------------------
+FLAVOR ?= gpu
+# What the Docker tier bakes: the offline test models and dataset (no model hub).
+TEST_IMAGE_SETTINGS := WORKSHOP_DATA=$(BUILD)/testdata WORKSHOP_MODEL=/opt/workshop/data/models/minilm \
+	WORKSHOP_CAUSAL_MODEL=/opt/workshop/data/models/tiny-gpt2 WORKSHOP_DATASET=/opt/workshop/data/sentiment
+
+image:  ## build the workshop image, FLAVOR=cpu|gpu (default gpu), tag trainer-workshop:FLAVOR, print its size
+	FLAVOR=$(FLAVOR) TORCH_CPU_WHEELHOUSE=$(TORCH_CPU_WHEELHOUSE) docker/build.sh
+
+image-offline: testdata  ## the image with the offline test models baked in (what the Docker tier builds)
+	FLAVOR=$(FLAVOR) TORCH_CPU_WHEELHOUSE=$(TORCH_CPU_WHEELHOUSE) $(TEST_IMAGE_SETTINGS) docker/build.sh
+
+test-docker: venv labs testdata  ## the Docker tier only (builds the cpu image once)
+	$(VPY) -m pytest tests/docker $(PYTEST_ARGS)
+
+test-gpu-image: venv labs testdata  ## the Docker tier's gpu-flavour test: builds the CUDA image (2.6 GB of wheels), harness on CPU in it
+	WORKSHOP_TEST_GPU_IMAGE=1 $(VPY) -m pytest tests/docker -k gpu $(PYTEST_ARGS)
+
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)
 
-.PHONY: help venv lock labs testdata test-fast test smoke clean
+.PHONY: help venv lock labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image
