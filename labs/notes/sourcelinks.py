@@ -16,8 +16,12 @@ release): one relative link into `transformers-src/`, which the lab folder symli
 installed package (so JupyterLab opens the very file that runs), and a permanent link to the
 same file and line at the release tag on GitHub:
 
-    [`Trainer.create_optimizer`](../transformers-src/trainer.py#L1259) (trainer.py:1259,
+    [`Trainer.create_optimizer`](../transformers-src/trainer.py#line=1258) (trainer.py:1259,
     [v5.24.0](https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/trainer.py#L1259))
+
+The local link's fragment is `#line=N` (RFC 5147: the position after N lines), the form
+JupyterLab's text editor scrolls to: it moves the cursor to 0-based line N, which is 1-based
+line N+1, the `def` line. (A GitHub-style `#L1259` opens the file at its top in JupyterLab.)
 
 Anchors inside code spans and fenced code blocks are left alone.
 
@@ -266,7 +270,7 @@ class Source:
 
     def link(self, anchor: str, label: str | None, link_prefix: str) -> str:
         loc = self.resolve(anchor)
-        local = f"{link_prefix.rstrip('/')}/{loc.path}#L{loc.line}"
+        local = f"{link_prefix.rstrip('/')}/{loc.path}#line={loc.line - 1}"  # JupyterLab: 0-based (RFC 5147)
         github = GITHUB.format(version=self.version, path=loc.path, line=loc.line)
         return f"[`{label or anchor}`]({local}) ({loc}, [v{self.version}]({github}))"
 

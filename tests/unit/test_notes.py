@@ -25,9 +25,10 @@ from notes import sourcelinks as sl  # noqa: E402
 SOURCE = sl.default_source()
 USED = sl.used_anchors()
 TASKS = ["setup", "gpt2"] + [f"{lab}{t}" for lab, ts in ((1, "ABCDE"), (2, "ABCDE"), (3, "ABCD"), (4, "ABCDE"), (5, "ABCD"), (6, "ABCDE")) for t in ts]
-# A rendered anchor: [`label`](PREFIX/path#Lline) (path:line, [vX](https://github.com/.../blob/vX/src/transformers/path#Lline))
+# A rendered anchor: [`label`](PREFIX/path#line=LINE-1) (path:LINE, [vX](https://github.com/.../blob/vX/src/transformers/path#LLINE))
+# (JupyterLab's editor reads `#line=N` as 0-based line N.)
 LINK = re.compile(
-    r"\[`([^`]+)`\]\((?P<local>[^)#]+)#L(?P<line>\d+)\) \((?P<path>[^:]+):(?P=line), "
+    r"\[`([^`]+)`\]\((?P<local>[^)#]+)#line=(?P<line0>\d+)\) \((?P<path>[^:]+):(?P<line>\d+), "
     r"\[v(?P<v>[^\]]+)\]\(https://github\.com/huggingface/transformers/blob/v(?P=v)/src/transformers/(?P=path)#L(?P=line)\)\)"
 )
 
@@ -111,6 +112,7 @@ def check_links(text: str, base: Path, expected: int, where: str):
         assert local == (SOURCE.root / link["path"]).resolve(), f"{where}: {link[0]}"
         assert link["v"] == SOURCE.version
         line = int(link["line"])
+        assert int(link["line0"]) == line - 1, f"{where}: {link[0]}: JupyterLab would open another line"
         assert def_name_at(local, line) is not None, f"{where}: {link[0]} opens a line that is no def"
     assert "[[" not in re.sub(r"`[^`\n]*`|```.*?```", "", text, flags=re.S), f"{where}: an anchor was not rendered"
 
@@ -177,7 +179,7 @@ def test_sources_carry_no_hand_typed_line_links():
     texts |= {f"notebooks/{p.name}": "\n".join(sl.notebook_markdown(p)) for p in sl.notebook_sources()}
     for name, text in texts.items():
         text = sl._CODE.sub("", text)  # naming `transformers-src/` in code is fine; linking into it by hand is not
-        for bad in (r"#L\d+", r"site-packages", r"transformers-src", r"github\.com/huggingface/transformers/blob"):
+        for bad in (r"#L\d+", r"#line=\d+", r"site-packages", r"transformers-src", r"github\.com/huggingface/transformers/blob"):
             assert not re.search(bad, text), f"{name}: hand-typed source link ({bad}); use a [[Anchor]]"
 
 

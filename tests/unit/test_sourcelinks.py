@@ -125,10 +125,10 @@ def test_render_both_links_and_leaves_code_alone(fake):
     text = "See [[Trainer.train]] and [[Trainer.save_state|save it]].\n`[[Trainer.train]]`\n```\n[[Nope]]\n```\n"
     out = sl.render(text, "../transformers-src", fake)
     assert (
-        "See [`Trainer.train`](../transformers-src/trainer.py#L18) (trainer.py:18, "
+        "See [`Trainer.train`](../transformers-src/trainer.py#line=17) (trainer.py:18, "
         "[v9.8.7](https://github.com/huggingface/transformers/blob/v9.8.7/src/transformers/trainer.py#L18))"
     ) in out
-    assert "[`save it`](../transformers-src/pt_utils.py#L2)" in out
+    assert "[`save it`](../transformers-src/pt_utils.py#line=1)" in out
     assert "`[[Trainer.train]]`\n```\n[[Nope]]\n```\n" in out  # code untouched, even an unresolvable anchor
     assert sl.anchors(text) == ["Trainer.train", "Trainer.save_state"]
 
