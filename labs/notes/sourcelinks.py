@@ -437,7 +437,7 @@ def read_lock(path: Path = LOCK) -> tuple[str, dict[str, str]]:
 
 def write_lock(source: Source, names: list[str], path: Path = LOCK) -> None:
     lines = [
-        "# Where each source anchor of the notes and notebooks stood when the notes were last reviewed.",
+        "# Where each source anchor of the notes (labs/notes/*.md) stood when the notes were last reviewed.",
         "# Written by `python labs/notes/sourcelinks.py --update`; `--check` fails when the tree differs.",
         f"transformers {source.version}",
     ]
