@@ -61,12 +61,13 @@ def test_manifest_lists_the_pinned_stack(cpu_image):
 
 def test_model_cache_is_read_only_for_the_user(cpu_image):
     script = (
-        "set -u; for d in /opt/workshop/hf /opt/workshop/data /opt/workshop/data/models/minilm /opt/workshop/labs /opt/venv; do "
+        "set -u; for d in /opt/workshop/hf /opt/workshop/hf/hub /opt/workshop/data /opt/workshop/data/models/minilm /opt/workshop/labs /opt/venv; do "
         "  if touch $d/.probe 2>/dev/null; then echo WRITABLE $d; fi; done; "
         "test -w $HOME/work && echo WORK_OK"
     )
     result = run(cpu_image, "bash", "-c", script)
     assert "WRITABLE" not in result.stdout, result.stdout
+    assert run(cpu_image, "test", "-d", "/opt/workshop/hf/hub").returncode == 0
     assert "WORK_OK" in result.stdout
     # ...and the models load offline as that user.
     result = run(cpu_image, "python", "-c",
