@@ -1,0 +1,1 @@
+"""The Trainer Workshop smoke harness: every lab task, run and checked (see smoke.cli)."""

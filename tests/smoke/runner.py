@@ -1,0 +1,130 @@
+"""Execute the lab notebooks task by task in a real Jupyter kernel, then check each task's outcome."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from smoke.notebooks import LabNotebook, Task
+
+PASS, FAIL, SKIPPED = "PASS", "FAIL", "SKIPPED"
+RESULT_MARKER = "__SMOKE_RESULT__"
+MAX_OUTPUT_FOR_CHECK = 200_000  # characters of a task's stdout handed to its check
+
+
+@dataclass
+class TaskResult:
+    task: Task
+    status: str
+    seconds: float
+    message: str = ""  # PASS: what was verified; SKIPPED: why; FAIL: the error
+    cell: int | None = None  # the failing cell's index in the notebook
+    cell_source: str = ""
+    details: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+
+def _stdout_of(cells) -> str:
+    text = "".join(
+        output.get("text", "")
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stdout"
+    )
+    return text[-MAX_OUTPUT_FOR_CHECK:]
+
+
+def _error_of(error: Exception) -> str:
+    if isinstance(error, CellExecutionError):
+        return f"{error.ename}: {error.evalue}"
+    return f"{type(error).__name__}: {error}"
+
+
+class NotebookRun:
+    """One kernel for one notebook: run the prelude, then each selected task and its check."""
+
+    def __init__(self, lab: LabNotebook, cell_timeout: int, output_dir: Path):
+        self.lab = lab
+        self.output_dir = output_dir
+        self.client = NotebookClient(
+            lab.node,
+            timeout=cell_timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(lab.path.parent)}},
+        )
+
+    def _run_cells(self, indices: list[int]) -> tuple[int, Exception] | None:
+        for index in indices:
+            try:
+                self.client.execute_cell(self.lab.node.cells[index], index)
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+                return index, error
+        return None
+
+    def _check(self, task: Task) -> dict:
+        output = _stdout_of(self.lab.node.cells[i] for i in task.cells)
+        source = (
+            "from smoke.checks import run_check as __smoke_check\n"
+            f"print({RESULT_MARKER!r} + __smoke_check({task.id!r}, globals(), {output!r}))"
+        )
+        cell = nbformat.v4.new_code_cell(source)
+        # nbclient stores outputs by index, so the check runs as a temporary last cell; the
+        # executed notebook saved afterwards is the students' notebook, without checks.
+        self.lab.node.cells.append(cell)
+        try:
+            self.client.execute_cell(cell, len(self.lab.node.cells) - 1)
+        finally:
+            self.lab.node.cells.pop()
+        for line in _stdout_of([cell]).splitlines():
+            if line.startswith(RESULT_MARKER):
+                return json.loads(line[len(RESULT_MARKER):])
+        raise RuntimeError(f"the check for task {task.id} printed no result")
+
+    def run(self, tasks: list[Task], on_start: Callable[[Task], None], on_done: Callable[[TaskResult], None]) -> list[TaskResult]:
+        results: list[TaskResult] = []
+        prelude_failure: tuple[int, Exception] | None = None
+        with self.client.setup_kernel():
+            prelude_failure = self._run_cells(self.lab.prelude)
+            for task in tasks:
+                on_start(task)
+                started = time.monotonic()
+                if prelude_failure:
+                    index, error = prelude_failure
+                    result = TaskResult(task, FAIL, 0.0, f"notebook setup failed: {_error_of(error)}", index, self.lab.node.cells[index].source)
+                else:
+                    result = self._run_task(task, started)
+                results.append(result)
+                on_done(result)
+        self._save_executed()
+        return results
+
+    def _run_task(self, task: Task, started: float) -> TaskResult:
+        failure = self._run_cells(task.cells)
+        if failure:
+            index, error = failure
+            return TaskResult(task, FAIL, time.monotonic() - started, _error_of(error), index, self.lab.node.cells[index].source)
+        try:
+            verdict = self._check(task)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as error:
+            verdict = {"status": FAIL, "message": f"check could not run: {_error_of(error)}"}
+        return TaskResult(
+            task,
+            verdict["status"],
+            time.monotonic() - started,
+            verdict.get("message", ""),
+            details=verdict.get("details", {}),
+        )
+
+    def _save_executed(self) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(self.lab.node, self.output_dir / self.lab.path.name)
