@@ -10,6 +10,7 @@
 # The model is a setting: `WORKSHOP_CAUSAL_MODEL` (default `openai-community/gpt2`).
 
 # %% tags=["task-gpt2"]
+import itertools
 import math
 import os
 
@@ -41,7 +42,7 @@ def tokenize_reviews(batch):
 
 
 def group_into_blocks(batch):
-    stream = sum(batch["input_ids"], [])
+    stream = list(itertools.chain.from_iterable(batch["input_ids"]))
     usable = len(stream) // block_size * block_size
     blocks = [stream[i : i + block_size] for i in range(0, usable, block_size)]
     return {"input_ids": blocks, "attention_mask": [[1] * block_size for _ in blocks]}

@@ -46,9 +46,9 @@ class LabSize:
 
 LAB_SIZES = {
     # Seconds per task on a laptop CPU; what the smoke harness and CI run.
-    # 640 examples at batch size 8 are 80 steps: enough for a checkpoint at
+    # 480 examples at batch size 8 are 60 steps: enough for a checkpoint at
     # step 50 and an evaluation at step 50, as the seed's tasks expect.
-    "smoke": LabSize("smoke", 640, 128, 64, 10, 3, 64, 400, 100),
+    "smoke": LabSize("smoke", 480, 96, 64, 10, 3, 64, 300, 80),
     # The classroom default on one GPU: a minute or two per task.
     "workshop": LabSize("workshop", 2000, 500, 128, 100, 5, 128, 2000, 300),
     # Everything the dataset has: homework on a GPU.

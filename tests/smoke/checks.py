@@ -467,8 +467,9 @@ def barrier(ns, stdout):
 
 @check("GPT2")
 def gpt2(ns, _):
-    before, after, sample, prompt = need(ns, "perplexity_before", "perplexity_after", "sample", "prompt")
+    before, after, sample, generated, inputs = need(ns, "perplexity_before", "perplexity_after", "sample", "generated", "inputs")
     summary = assert_trained(ns["lm_trainer"], "lm_trainer")
     assert after < before, f"perplexity did not drop ({before:.1f} -> {after:.1f})"
-    assert sample.startswith(prompt) and len(sample) > len(prompt), f"generation added nothing to the prompt: {sample!r}"
+    new_tokens = generated.shape[-1] - inputs["input_ids"].shape[-1]
+    assert new_tokens > 0 and sample.strip(), f"generation added nothing to the prompt: {sample!r}"
     return f"{summary}; perplexity {before:.1f} -> {after:.1f}; sample {sample[:60]!r}"
