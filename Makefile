@@ -72,7 +72,30 @@ test-docker: venv labs testdata  ## the Docker tier only (builds the cpu image o
 test-gpu-image: venv labs testdata  ## the Docker tier's gpu-flavour test: builds the CUDA image (2.6 GB of wheels), harness on CPU in it
 	WORKSHOP_TEST_GPU_IMAGE=1 $(VPY) -m pytest tests/docker -k gpu $(PYTEST_ARGS)
 
+# --- the hosted hub (hub/; README "Running the hub") -----------------------------------
+HUB_IMAGE_NAME ?= trainer-workshop-hub:latest
+USERS ?= 30
+
+hub-image:  ## build the hub image (trainer-workshop-hub:latest); BASE_IMAGE=..., CA_BUNDLE=... as for make image
+	@base="$${BASE_IMAGE:-}"; \
+	if [[ -z "$$base" ]] && docker image inspect trainer-workshop-base:bookworm >/dev/null 2>&1; then base=trainer-workshop-base:bookworm; fi; \
+	ca="$${CA_BUNDLE:-$${PIP_CERT:-$${SSL_CERT_FILE:-}}}"; \
+	echo "make hub-image: building $(HUB_IMAGE_NAME)$${base:+ FROM $$base}"; \
+	docker buildx build --load -t $(HUB_IMAGE_NAME) $${base:+--build-arg BASE_IMAGE=$$base} $${ca:+--secret id=ca,src=$$ca} hub
+
+hub-lock: venv  ## regenerate hub/requirements.lock (hashes) and hub/proxy/package-lock.json (integrity)
+	$(VENV)/bin/uv pip compile hub/requirements.in --generate-hashes --universal --python-version 3.11 \
+		--no-header -o hub/requirements.lock
+	cd hub/proxy && npm install --package-lock-only --ignore-scripts --omit-lockfile-registry-resolved
+
+test-hub: venv labs testdata  ## the hub tier only: a real hub, 3 stand-in GPUs, restart, bad input, a browser
+	$(VPY) -m pytest tests/hub $(PYTEST_ARGS)
+
+bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p50/p95/max, hub memory
+	$(VPY) hub/bench_spawn.py --users $(USERS) $(ARGS)
+
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)
 
-.PHONY: help venv lock labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image
+.PHONY: help venv lock labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
+	hub-image hub-lock test-hub bench-hub
