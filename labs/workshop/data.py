@@ -13,7 +13,7 @@ def _offline_hint(what: str, name: str, variable: str) -> str:
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return (
             f"{what} {name!r} is not in the local cache and HF_HUB_OFFLINE=1 forbids downloading it. "
-            f"Set {variable} to a model/dataset baked into this image (see /opt/workshop/MANIFEST.json) "
+            f"Set {variable} to one in the local cache (in the workshop image: see /opt/workshop/MANIFEST.json) "
             f"or to a local directory."
         )
     return f"{what} {name!r} could not be loaded. Check {variable} (a Hub id or a local directory)."

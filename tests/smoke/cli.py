@@ -33,6 +33,12 @@ DEPENDS = {"4B": ["4A"], "4C": ["4A"], "4E": ["4A"], "5B": ["5A"], "5C": ["5A"],
 STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}
 
 
+def usage_error(message: str) -> SystemExit:
+    """Bad options or settings: say what is wrong and what to do, exit 2 before any task runs."""
+    print(f"smoke: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="smoke", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labs-dir", type=Path, default=Path(os.environ.get("WORKSHOP_LABS_DIR", "build/labs")),
@@ -57,7 +63,7 @@ def select(notebooks: list[LabNotebook], labs: str | None, tasks: str | None) ->
     known = {task.id for nb in notebooks for task in nb.tasks}
     unknown = (wanted_tasks or set()) - known
     if unknown:
-        raise SystemExit(f"smoke: unknown task(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        raise usage_error(f"unknown task(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
     if wanted_tasks:
         for task_id in list(wanted_tasks):
             wanted_tasks.update(DEPENDS.get(task_id, []))
@@ -70,8 +76,24 @@ def select(notebooks: list[LabNotebook], labs: str | None, tasks: str | None) ->
         if picked:
             chosen.append((nb, picked))
     if not chosen:
-        raise SystemExit(f"smoke: --labs {labs!r} / --tasks {tasks!r} select no task; try --list")
+        raise usage_error(f"--labs {labs!r} / --tasks {tasks!r} select no task; try --list")
     return chosen
+
+
+def preflight(settings, need_classifier: bool, need_causal: bool) -> None:
+    """Refuse to start (exit 2) when a model cannot be loaded, before any kernel spends minutes."""
+    from transformers import AutoConfig
+
+    from workshop.data import from_pretrained
+    from workshop.settings import SettingsError
+
+    wanted = [(settings.model, "WORKSHOP_MODEL (--model)")] if need_classifier else []
+    wanted += [(settings.causal_model, "WORKSHOP_CAUSAL_MODEL (--causal-model)")] if need_causal else []
+    for name, variable in wanted:
+        try:
+            from_pretrained(AutoConfig, name, variable)
+        except SettingsError as error:
+            raise usage_error(f"{error}")
 
 
 def configure_environment(args: argparse.Namespace) -> dict[str, str]:
@@ -90,7 +112,9 @@ def configure_environment(args: argparse.Namespace) -> dict[str, str]:
     try:
         settings = load_settings()
     except SettingsError as error:
-        raise SystemExit(f"smoke: {error}")
+        raise usage_error(f"{error}")
+    chosen_ids = {task.id for _, tasks in args.chosen for task in tasks}
+    preflight(settings, need_classifier=bool(chosen_ids - {"GPT2"}), need_causal="GPT2" in chosen_ids)
     return {
         "model": settings.model,
         "causal model": settings.causal_model,
@@ -115,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             for task in tasks:
                 console.print(f"{task.id:<6} {nb.path.name:<28} {task.title}")
         return 0
+    args.chosen = chosen
     environment = configure_environment(args)
     for key, value in environment.items():
         console.print(f"{key:>15}: {value}")
