@@ -88,7 +88,13 @@ if not torch.cuda.is_available():
 launch = ["accelerate", "launch", "--config_file", "fsdp/fsdp.yaml", "--num_processes", str(num_processes),
           "fsdp/train_fsdp.py", "--output-dir", LAB.out("fsdp")]
 print("$", " ".join(launch))
-subprocess.run([sys.executable, "-m", "accelerate.commands.launch", *launch[2:]], check=True, env=launch_env)
+# Stream the processes' output into the notebook (a plain subprocess would print to the server's log).
+with subprocess.Popen([sys.executable, "-m", "accelerate.commands.launch", *launch[2:]], env=launch_env,
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+    for line in process.stdout:
+        print(line, end="")
+if process.returncode:
+    raise RuntimeError(f"accelerate launch exited with status {process.returncode}: see its output above")
 
 with open(f"{LAB.out('fsdp')}/fsdp_report.json") as handle:
     fsdp_report = json.load(handle)
