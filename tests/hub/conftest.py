@@ -24,11 +24,8 @@ import uuid
 
 import pytest
 
-from hub_tier import HUB_IMAGE, ROOT, Hub, build_hub_image
+from hub_tier import HUB_IMAGE, POOL, ROOT, ROSTER, Hub, build_hub_image
 
-# A pool of three: an index, a GPU UUID and a MIG UUID (all three forms the hub accepts).
-POOL = ["0", "GPU-7f1c2d3e-0000-4a5b-8c9d-0123456789ab", "MIG-4d5e6f70-1111-4a5b-8c9d-0123456789ab"]
-ROSTER = ["alice", "bob", "carol", "dave", "erin", "zoë"]
 
 
 def _unavailable(reason: str):

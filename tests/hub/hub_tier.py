@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HUB_IMAGE = os.environ.get("HUB_TEST_HUB_IMAGE", "trainer-workshop-hub:test")
 LOCAL_BASE = "trainer-workshop-base:bookworm"
 LABEL_HUB, LABEL_USER, LABEL_GPU = "trainer-workshop.hub", "trainer-workshop.user", "trainer-workshop.gpu"
+# The test hub's pool of three: an index, a GPU UUID and a MIG UUID (all three forms the hub accepts).
+POOL = ["0", "GPU-7f1c2d3e-0000-4a5b-8c9d-0123456789ab", "MIG-4d5e6f70-1111-4a5b-8c9d-0123456789ab"]
+ROSTER = ["alice", "bob", "carol", "dave", "erin", "zoë"]
 
 
 def ca_bundle() -> str | None:
@@ -73,6 +76,8 @@ class Hub:
     network: str = ""
     url: str = ""
     container: object = None
+    scheme: str = "http"
+    extra_volumes: dict = field(default_factory=dict)
     user_password: str = field(default_factory=lambda: "attendee-" + secrets.token_hex(6))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(36))
 
@@ -114,6 +119,7 @@ class Hub:
             volumes={
                 "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
                 f"{self.name}-state": {"bind": "/srv/jupyterhub", "mode": "rw"},
+                **self.extra_volumes,
             },
             labels={LABEL_HUB + ".role": "hub", LABEL_HUB + ".test": self.name},
         )
@@ -128,9 +134,9 @@ class Hub:
                 raise RuntimeError("hub exited:\n" + self.logs()[-3000:])
             port = (self.container.attrs["NetworkSettings"]["Ports"].get("8000/tcp") or [{}])[0].get("HostPort")
             if port:
-                self.url = f"http://127.0.0.1:{port}"
+                self.url = f"{self.scheme}://127.0.0.1:{port}"
                 try:
-                    if requests.get(f"{self.url}/hub/api/", timeout=3).status_code == 200:
+                    if requests.get(f"{self.url}/hub/api/", timeout=3, verify=False).status_code == 200:
                         return
                 except requests.RequestException:
                     pass

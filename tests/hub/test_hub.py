@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import POOL
-from hub_tier import Attendee, Hub, cell_source, container_env, notebook_code_cells
+from hub_tier import POOL, Attendee, Hub, cell_source, container_env, notebook_code_cells
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -190,6 +189,7 @@ def test_unicode_name_on_the_roster_logs_in(hub):
     a = Attendee(hub, "Zoë")  # normalized to lower case, NFC
     r = a.login()
     assert r.status_code == 302 and a.logged_in, r.text[-1000:]
+    a.name = "zoë"
     assert a.get_token()
     assert a.model()["name"] == "zoë"
 
@@ -241,6 +241,36 @@ def test_cpu_only_hub_says_so(hub):
         assert events.status_code == 200
     finally:
         cpu.remove()
+
+
+def test_https_with_given_certificate_and_native_authenticator(hub, tmp_path):
+    """HTTPS from a mounted certificate (so publishing beyond loopback is allowed), and the
+    NativeAuthenticator option (its sign-up page is served)."""
+    import subprocess
+
+    import requests
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(tmp_path / "privkey.pem"), "-out", str(tmp_path / "fullchain.pem")],
+                   check=True, capture_output=True)
+    (tmp_path / "privkey.pem").chmod(0o644)
+    tls = Hub(hub.client, hub.name + "-tls", hub.image, hub.workshop_image, env={
+        "HUB_AUTHENTICATOR": "native", "HUB_USER_PASSWORD": None, "HUB_ADMIN_PASSWORD": None,
+        "HUB_SSL_CERT": "/srv/tls/fullchain.pem", "HUB_SSL_KEY": "/srv/tls/privkey.pem",
+        "HUB_PUBLISH_IP": "0.0.0.0",  # allowed because of HTTPS; the test still publishes on loopback
+    }, scheme="https", extra_volumes={str(tmp_path): {"bind": "/srv/tls", "mode": "ro"}})
+    try:
+        tls.start()
+        assert tls.url.startswith("https://")
+        r = requests.get(f"{tls.url}/hub/signup", verify=str(tmp_path / "fullchain.pem"), timeout=30)
+        assert r.status_code == 200 and "signup" in r.text.lower(), r.text[-1000:]
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{tls.url}/hub/login", timeout=30)  # a certificate nobody trusts is refused
+        plain = tls.url.replace("https://", "http://")
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{plain}/hub/login", timeout=10)  # no plain HTTP on the HTTPS port
+    finally:
+        tls.remove()
 
 
 def test_browser_logs_in_and_runs_the_first_lab_cell(hub):
