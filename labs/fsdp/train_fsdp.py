@@ -2,7 +2,7 @@
 
     accelerate launch --config_file fsdp/fsdp.yaml --num_processes N fsdp/train_fsdp.py --output-dir out/fsdp
 
-Trains with `fsdp="full_shard"`, gradient checkpointing and `torch_compile=True`, then
+Trains with FSDP full sharding, gradient checkpointing and `torch_compile=True`, then
 writes OUTPUT_DIR/fsdp_report.json: which wrapper Trainer really put around the model
 (FSDP2, FSDP, DDP or none), the world size, and how many parameter elements each rank
 holds, so nobody has to take "FSDP" on trust.
@@ -101,7 +101,10 @@ def main() -> None:
         per_device_train_batch_size=2,
         num_train_epochs=1,
         max_steps=MAX_STEPS[LAB.size.name],
-        fsdp="full_shard",
+        # The seed's fsdp="full_shard": v5 deprecates the string form; full_shard means
+        # re-shard (free) the gathered weights after each forward.
+        fsdp=True,
+        fsdp_config={"reshard_after_forward": True},
         gradient_checkpointing=True,
         torch_compile=True,
         logging_steps=5,

@@ -69,8 +69,9 @@ print("train() re-created the model:", model_init_trainer.model is not model_bef
 # machine without a GPU we start 2 CPU processes — and Trainer then quietly uses DDP,
 # not FSDP. The script writes `fsdp_report.json` saying which wrapper really ran.
 #
-# *Changed since the seed:* `fsdp=` in a notebook kernel never started FSDP (one process);
-# it has to be launched.
+# *Changed since the seed:* `fsdp=` in a notebook kernel never started FSDP (one process:
+# v5 refuses with "Using fsdp only works in distributed training"); it has to be launched.
+# And `fsdp="full_shard"` is now spelled `fsdp=True, fsdp_config={"reshard_after_forward": True}`.
 
 # %% tags=["task-1C"]
 import json
