@@ -26,9 +26,15 @@ def notebook(path: Path, cells: list[tuple[str, str | None]]) -> None:
 
 
 def run_smoke(labs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    # The harness checks before any kernel starts that the models load; these tiny labs
+    # use none, so a bare config stands in for both.
+    model = out.parent / f"{out.name}-model"
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "config.json").write_text('{"model_type": "bert"}')
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")])}
     return subprocess.run(
-        [sys.executable, "-m", "smoke", "--labs-dir", str(labs), "--output", str(out), *extra],
+        [sys.executable, "-m", "smoke", "--labs-dir", str(labs), "--output", str(out),
+         "--model", str(model), "--causal-model", str(model), *extra],
         capture_output=True, text=True, env=env, timeout=300,
     )
 
@@ -87,12 +93,22 @@ def test_executed_notebooks_are_saved_without_checks(tiny_run):
     assert executed.cells[2].outputs[0]["text"] == "ok\n"
 
 
-def test_task_selection_and_bad_options(tmp_path, tiny_run):
-    labs = Path(tiny_run[1]).parent
+def test_missing_labs_folder_says_how_to_build_it(tmp_path):
     missing = run_smoke(tmp_path / "nowhere", tmp_path / "out")
     assert missing.returncode == 2 and "make labs" in missing.stdout
-    listed = run_smoke(tmp_path, tmp_path / "out", "--list")
-    assert listed.returncode == 2  # no notebooks in an empty folder
+
+
+def test_a_model_that_cannot_load_stops_before_any_task(tmp_path):
+    notebook(tmp_path / "01_x.ipynb", [("a = 1", "task-1A")])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")]), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "smoke", "--labs-dir", str(tmp_path), "--output", str(tmp_path / "out"), "--model", "nobody/not-cached"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "'nobody/not-cached' is not in the local cache and HF_HUB_OFFLINE=1" in result.stderr
+    assert "WORKSHOP_MODEL (--model)" in result.stderr
+    assert not (tmp_path / "out" / "junit.xml").exists()
 
 
 def test_unknown_task_is_refused(tmp_path):
