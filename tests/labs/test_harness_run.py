@@ -24,7 +24,7 @@ TESTDATA = ROOT / "build" / "testdata"
 SEED_TASKS = 28
 
 
-def smoke(labs: Path, out: Path, *extra: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+def smoke(labs: Path, out: Path, *extra: str, timeout: int = 2400) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")]),
