@@ -61,6 +61,8 @@ class NotebookRun:
             timeout=cell_timeout,
             kernel_name="python3",
             resources={"metadata": {"path": str(lab.path.parent)}},
+            # The kernel is local and short-lived; its transport warning would only be noise in the report.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
 
     def _run_cells(self, indices: list[int]) -> tuple[int, Exception] | None:
