@@ -104,6 +104,10 @@ def test_roster_page_is_for_instructors_only(hub):
     r = instructor.session.get(f"{hub.url}/services/roster/api", timeout=60)
     assert r.status_code == 200, r.text[:500]
     assert {row["user"] for row in r.json()["servers"]} >= {"alice", "carol", "dave"}
+    services = instructor.session.get(f"{hub.url}/hub/api/services", timeout=60).json()
+    assert {"roster", "idle-culler"} <= set(services)
+    roles = set(services["idle-culler"]["roles"])
+    assert "idle-culler" in roles and "admin" not in roles  # its own scoped role, not admin
 
 
 def test_hub_restart_keeps_servers_devices_and_routes(hub):
@@ -223,9 +227,11 @@ def test_hub_refuses_to_start_with_a_missing_or_weak_setting(hub, override, vari
     assert "refusing to start" in logs and variable in logs, logs[-2000:]
 
 
-def test_cpu_only_hub_says_so(hub):
-    """HUB_GPUS=none: a second small hub on the same engine, no device requests."""
-    cpu = Hub(hub.client, hub.name + "-cpu", hub.image, hub.workshop_image, env={"HUB_GPUS": "none"})
+def test_cpu_only_hub_says_so_and_the_idle_culler_stops_idle_servers(hub):
+    """HUB_GPUS=none: a second small hub on the same engine, no device requests; its idle
+    culler (timeout shortened to 30 s here) stops the idle server and removes its container."""
+    cpu = Hub(hub.client, hub.name + "-cpu", hub.image, hub.workshop_image,
+              env={"HUB_GPUS": "none", "HUB_CULL_TIMEOUT": "30", "HUB_CULL_EVERY": "10"})
     try:
         cpu.start()
         assert "CPU-only mode" in cpu.logs()
@@ -239,6 +245,11 @@ def test_cpu_only_hub_says_so(hub):
         assert container_env(c, "WORKSHOP_GPU") == "none"
         events = frank.session.get(f"{cpu.url}/hub/api/users/frank/server/progress", headers=frank.auth, timeout=30)
         assert events.status_code == 200
+        deadline = time.monotonic() + 180
+        while frank.model()["servers"] or cpu.user_containers("frank", all=True):
+            assert time.monotonic() < deadline, "the idle culler did not stop frank's server in 180 s"
+            time.sleep(3)
+        assert "Culling server frank" in cpu.logs() or "culling" in cpu.logs().lower()
     finally:
         cpu.remove()
 
