@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import subprocess
+import sys
 import uuid
 
 import pytest
@@ -27,29 +26,28 @@ import pytest
 from hub_tier import HUB_IMAGE, POOL, ROOT, ROSTER, Hub, build_hub_image
 
 
+def _load_docker_tier():
+    """The Docker tier's conftest (tests/docker), for its engine check and its image build."""
+    here = str(ROOT / "tests" / "docker")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    spec = importlib.util.spec_from_file_location("docker_tier_conftest", ROOT / "tests" / "docker" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-def _unavailable(reason: str):
-    if os.environ.get("REQUIRE_DOCKER") == "1":
-        pytest.fail(f"REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(f"hub tier skipped: {reason} (set REQUIRE_DOCKER=1 to make this a failure)")
+
+DOCKER_TIER = _load_docker_tier()
 
 
 @pytest.fixture(scope="session")
-def hub_docker():
-    try:
-        import docker
-    except ImportError:
-        _unavailable("the docker Python package is not installed (make venv)")
-    if shutil.which("docker") is None:
-        _unavailable("no docker command on PATH")
-    try:
-        client = docker.from_env(timeout=300)
-        client.ping()
-    except Exception as error:  # noqa: BLE001 - any failure means no usable engine
-        _unavailable(f"no Docker engine answers ({type(error).__name__}: {error})")
-    if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode != 0:
-        _unavailable("`docker buildx` is missing")
-    return client
+def hub_docker(docker_client):
+    """The same engine check as the Docker tier: SKIP without an engine, FAIL with REQUIRE_DOCKER=1."""
+    return docker_client
+
+
+# The Docker tier's fixture, shared: one definition of "a usable engine".
+docker_client = DOCKER_TIER.docker_client
 
 
 def _image_exists(client, name: str) -> bool:
@@ -71,13 +69,7 @@ def attendee_image(hub_docker) -> str:
     if _image_exists(hub_docker, "trainer-workshop-test:cpu"):  # the Docker tier built it this session
         return "trainer-workshop-test:cpu"
     # Build it the way the Docker tier does (offline test models baked in: no model hub).
-    spec = importlib.util.spec_from_file_location("docker_tier_conftest", ROOT / "tests" / "docker" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests" / "docker"))
-    spec.loader.exec_module(module)
-    return module.build_image(hub_docker, "cpu", ROOT / "build" / "docker" / "build-cpu.log")
+    return DOCKER_TIER.build_image(hub_docker, "cpu", ROOT / "build" / "docker" / "build-cpu.log")
 
 
 @pytest.fixture(scope="session")
