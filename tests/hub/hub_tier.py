@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -136,7 +137,10 @@ class Hub:
             if port:
                 self.url = f"{self.scheme}://127.0.0.1:{port}"
                 try:
-                    if requests.get(f"{self.url}/hub/api/", timeout=3, verify=False).status_code == 200:
+                    with warnings.catch_warnings():  # readiness only: HTTPS hubs here use a test certificate
+                        warnings.simplefilter("ignore")
+                        ok = requests.get(f"{self.url}/hub/api/", timeout=3, verify=False).status_code == 200
+                    if ok:
                         return
                 except requests.RequestException:
                     pass
