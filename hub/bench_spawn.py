@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     }
     hub = Hub(client, f"twbench-{uuid.uuid4().hex[:6]}", hub_image, args.image, env=env)
     peak = [0]
+    devices: list = []
     stop = threading.Event()
 
     def sample():
@@ -119,6 +120,7 @@ def main(argv=None) -> int:
         wall = time.monotonic() - t0
         stop.set()
         end_mem = hub.memory_bytes()
+        devices = [c.labels.get("trainer-workshop.gpu") for c in hub.user_containers()]
     finally:
         stop.set()
         hub.remove()
@@ -138,9 +140,13 @@ def main(argv=None) -> int:
     print(f"spawns that waited on the concurrency limit: {sum(1 for r in results if r.get('retries'))}")
     print(f"hub memory: {idle_mem / 2**20:.0f} MiB idle, peak {peak[0] / 2**20:.0f} MiB, "
           f"{end_mem / 2**20:.0f} MiB with {len(ok)} servers")
+    if args.gpus == "standin":
+        held = [d for d in devices if d]
+        print(f"GPU assignment: {len(held)} servers hold {len(set(held))} distinct devices"
+              + ("" if len(held) == len(set(held)) else "  <-- a device was given twice"))
     if failed:
         print(f"{len(failed)} attendees did not get a server")
-    return 1 if failed else 0
+    return 1 if failed or (args.gpus == "standin" and len(set(devices)) != len(devices)) else 0
 
 
 if __name__ == "__main__":
