@@ -127,7 +127,7 @@ def configure_environment(args: argparse.Namespace) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # long messages stay one greppable line
     try:
         notebooks = discover(args.labs_dir)
     except FileNotFoundError as error:
