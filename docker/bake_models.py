@@ -53,6 +53,9 @@ def bake_local(variable: str, value: str, context: Path) -> dict:
         )
     if not target.exists():
         shutil.copytree(source, target, symlinks=False)
+    # Readable by the non-root user whatever the modes were (save_pretrained writes 0600 files).
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return {"source": "local", "path": value, **tree_digest(target)}
 
 

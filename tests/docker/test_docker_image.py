@@ -72,8 +72,11 @@ def test_model_cache_is_read_only_for_the_user(cpu_image):
     assert "WORK_OK" in result.stdout
     # ...and the models load offline as that user.
     result = run(cpu_image, "python", "-c",
-                 "import os; from transformers import AutoModelForSequenceClassification as M; "
-                 "M.from_pretrained(os.environ['WORKSHOP_MODEL'], num_labels=2); print('LOADED')",
+                 "import os; from transformers import AutoModelForSequenceClassification as M, "
+                 "AutoModelForCausalLM as C, AutoTokenizer as T; "
+                 "M.from_pretrained(os.environ['WORKSHOP_MODEL'], num_labels=2); T.from_pretrained(os.environ['WORKSHOP_MODEL']); "
+                 "C.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); T.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); "
+                 "print('LOADED')",
                  options=("--network", "none"))
     assert "LOADED" in result.stdout, result.stderr[-2000:]
 
