@@ -96,7 +96,7 @@ def preflight(settings, need_classifier: bool, need_causal: bool) -> None:
             raise usage_error(f"{error}")
 
 
-def configure_environment(args: argparse.Namespace) -> dict[str, str]:
+def configure_environment(args: argparse.Namespace, task_ids: set[str]) -> dict[str, str]:
     """Settings for the kernels (they inherit this process's environment)."""
     for option, variable in (("model", "WORKSHOP_MODEL"), ("causal_model", "WORKSHOP_CAUSAL_MODEL"), ("dataset", "WORKSHOP_DATASET")):
         value = getattr(args, option)
@@ -113,8 +113,7 @@ def configure_environment(args: argparse.Namespace) -> dict[str, str]:
         settings = load_settings()
     except SettingsError as error:
         raise usage_error(f"{error}")
-    chosen_ids = {task.id for _, tasks in args.chosen for task in tasks}
-    preflight(settings, need_classifier=bool(chosen_ids - {"GPT2"}), need_causal="GPT2" in chosen_ids)
+    preflight(settings, need_classifier=bool(task_ids - {"GPT2"}), need_causal="GPT2" in task_ids)
     return {
         "model": settings.model,
         "causal model": settings.causal_model,
@@ -139,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             for task in tasks:
                 console.print(f"{task.id:<6} {nb.path.name:<28} {task.title}")
         return 0
-    args.chosen = chosen
-    environment = configure_environment(args)
+    environment = configure_environment(args, {task.id for _, tasks in chosen for task in tasks})
     for key, value in environment.items():
         console.print(f"{key:>15}: {value}")
 

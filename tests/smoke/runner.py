@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +27,6 @@ class TaskResult:
     message: str = ""  # PASS: what was verified; SKIPPED: why; FAIL: the error
     cell: int | None = None  # the failing cell's index in the notebook
     cell_source: str = ""
-    details: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -92,29 +91,30 @@ class NotebookRun:
                 return json.loads(line[len(RESULT_MARKER):])
         raise RuntimeError(f"the check for task {task.id} printed no result")
 
+    def _cell_failure(self, task: Task, seconds: float, failure: tuple[int, Exception], prefix: str = "") -> TaskResult:
+        index, error = failure
+        return TaskResult(task, FAIL, seconds, prefix + _error_of(error), index, self.lab.node.cells[index].source)
+
     def run(self, tasks: list[Task], on_start: Callable[[Task], None], on_done: Callable[[TaskResult], None]) -> list[TaskResult]:
         results: list[TaskResult] = []
-        prelude_failure: tuple[int, Exception] | None = None
         with self.client.setup_kernel():
             prelude_failure = self._run_cells(self.lab.prelude)
             for task in tasks:
                 on_start(task)
-                started = time.monotonic()
                 if prelude_failure:
-                    index, error = prelude_failure
-                    result = TaskResult(task, FAIL, 0.0, f"notebook setup failed: {_error_of(error)}", index, self.lab.node.cells[index].source)
+                    result = self._cell_failure(task, 0.0, prelude_failure, "notebook setup failed: ")
                 else:
-                    result = self._run_task(task, started)
+                    result = self._run_task(task)
                 results.append(result)
                 on_done(result)
         self._save_executed()
         return results
 
-    def _run_task(self, task: Task, started: float) -> TaskResult:
+    def _run_task(self, task: Task) -> TaskResult:
+        started = time.monotonic()
         failure = self._run_cells(task.cells)
         if failure:
-            index, error = failure
-            return TaskResult(task, FAIL, time.monotonic() - started, _error_of(error), index, self.lab.node.cells[index].source)
+            return self._cell_failure(task, time.monotonic() - started, failure)
         try:
             verdict = self._check(task)
         except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as error:
@@ -124,7 +124,6 @@ class NotebookRun:
             verdict["status"],
             time.monotonic() - started,
             verdict.get("message", ""),
-            details=verdict.get("details", {}),
         )
 
     def _save_executed(self) -> None:

@@ -25,17 +25,20 @@ def notebook(path: Path, cells: list[tuple[str, str | None]]) -> None:
     nbformat.write(nb, path)
 
 
+def smoke_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")]), **extra}
+
+
 def run_smoke(labs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     # The harness checks before any kernel starts that the models load; these tiny labs
     # use none, so a bare config stands in for both.
     model = out.parent / f"{out.name}-model"
     model.mkdir(parents=True, exist_ok=True)
     (model / "config.json").write_text('{"model_type": "bert"}')
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")])}
     return subprocess.run(
         [sys.executable, "-m", "smoke", "--labs-dir", str(labs), "--output", str(out),
          "--model", str(model), "--causal-model", str(model), *extra],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True, text=True, env=smoke_env(), timeout=300,
     )
 
 
@@ -100,10 +103,9 @@ def test_missing_labs_folder_says_how_to_build_it(tmp_path):
 
 def test_a_model_that_cannot_load_stops_before_any_task(tmp_path):
     notebook(tmp_path / "01_x.ipynb", [("a = 1", "task-1A")])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")]), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "smoke", "--labs-dir", str(tmp_path), "--output", str(tmp_path / "out"), "--model", "nobody/not-cached"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True, text=True, env=smoke_env(HF_HUB_OFFLINE="1"), timeout=120,
     )
     assert result.returncode == 2
     assert "'nobody/not-cached' is not in the local cache and HF_HUB_OFFLINE=1" in result.stderr
