@@ -11,19 +11,20 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 BUILD := build
 # Where `make lock` finds the CPU build of torch (a wheelhouse directory); the
-# CPU lock records that wheel's hash. Defaults to pip's configured find-links.
+# CPU lock records that wheel's hash. Defaults to pip's configured find-links, as
+# docker/build.py does for the cpu image.
 TORCH_CPU_WHEELHOUSE ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 ARGS ?=
 PYTEST_ARGS ?=
 
-export PYTHONPATH := $(CURDIR)/tests:$(CURDIR)/labs
-
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: tests/requirements-dev.lock
+$(VENV)/.installed: tests/requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --require-hashes --no-deps -r tests/requirements-dev.lock
+	# The project's own packages (lab helpers, harness, hub extensions), editable: no path hacks.
+	$(VPY) -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 venv: $(VENV)/.installed  ## the test environment (.venv) from the hash-checked lock
@@ -52,19 +53,19 @@ test: venv labs testdata  ## the whole suite: unit tests, harness on CPU, Docker
 	$(VPY) -m pytest tests $(PYTEST_ARGS)
 
 smoke: venv labs  ## run every lab task on this host; report in build/smoke
-	$(VPY) -m smoke --labs-dir $(BUILD)/labs --output $(BUILD)/smoke $(ARGS)
+	$(VENV)/bin/smoke --labs-dir $(BUILD)/labs --output $(BUILD)/smoke $(ARGS)
 
-# --- the workshop image (docker/build.sh lists every option) ---------------------------
+# --- the images: docker/build.py builds the targets of docker-bake.hcl ---------------------
 FLAVOR ?= gpu
 # What the Docker tier bakes: the offline test models and dataset (no model hub).
 TEST_IMAGE_SETTINGS := WORKSHOP_DATA=$(BUILD)/testdata WORKSHOP_MODEL=/opt/workshop/data/models/minilm \
 	WORKSHOP_CAUSAL_MODEL=/opt/workshop/data/models/tiny-gpt2 WORKSHOP_DATASET=/opt/workshop/data/sentiment
 
 image:  ## build the workshop image, FLAVOR=cpu|gpu (default gpu), tag trainer-workshop:FLAVOR, print its size
-	FLAVOR=$(FLAVOR) TORCH_CPU_WHEELHOUSE=$(TORCH_CPU_WHEELHOUSE) docker/build.sh
+	$(PYTHON) docker/build.py workshop-$(FLAVOR) --size
 
 image-offline: testdata  ## the image with the offline test models baked in (what the Docker tier builds)
-	FLAVOR=$(FLAVOR) TORCH_CPU_WHEELHOUSE=$(TORCH_CPU_WHEELHOUSE) $(TEST_IMAGE_SETTINGS) docker/build.sh
+	$(TEST_IMAGE_SETTINGS) $(PYTHON) docker/build.py workshop-$(FLAVOR)
 
 test-docker: venv labs testdata  ## the Docker tier only (builds the cpu image once)
 	$(VPY) -m pytest tests/docker $(PYTEST_ARGS)
@@ -73,15 +74,10 @@ test-gpu-image: venv labs testdata  ## the Docker tier's gpu-flavour test: build
 	WORKSHOP_TEST_GPU_IMAGE=1 $(VPY) -m pytest tests/docker -k gpu $(PYTEST_ARGS)
 
 # --- the hosted hub (hub/; README "Running the hub") -----------------------------------
-HUB_IMAGE_NAME ?= trainer-workshop-hub:latest
 USERS ?= 30
 
-hub-image:  ## build the hub image (trainer-workshop-hub:latest); BASE_IMAGE=..., CA_BUNDLE=... as for make image
-	@base="$${BASE_IMAGE:-}"; \
-	if [[ -z "$$base" ]] && docker image inspect trainer-workshop-base:bookworm >/dev/null 2>&1; then base=trainer-workshop-base:bookworm; fi; \
-	ca="$${CA_BUNDLE:-$${PIP_CERT:-$${SSL_CERT_FILE:-}}}"; \
-	echo "make hub-image: building $(HUB_IMAGE_NAME)$${base:+ FROM $$base}"; \
-	docker buildx build --load -t $(HUB_IMAGE_NAME) $${base:+--build-arg BASE_IMAGE=$$base} $${ca:+--secret id=ca,src=$$ca} hub
+hub-image:  ## build the hub image (trainer-workshop-hub:latest); options as for make image
+	$(PYTHON) docker/build.py hub
 
 hub-lock: venv  ## regenerate hub/requirements.lock (hashes) and hub/proxy/package-lock.json (integrity)
 	$(VENV)/bin/uv pip compile hub/requirements.in --generate-hashes --universal --python-version 3.11 \
@@ -92,7 +88,7 @@ test-hub: venv labs testdata  ## the hub tier only: a real hub, 3 stand-in GPUs,
 	$(VPY) -m pytest tests/hub $(PYTEST_ARGS)
 
 bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p50/p95/max, hub memory
-	$(VPY) hub/bench_spawn.py --users $(USERS) $(ARGS)
+	$(VPY) -m tests.hub.bench_spawn --users $(USERS) $(ARGS)
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)

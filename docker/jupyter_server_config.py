@@ -4,5 +4,6 @@ c = get_config()  # noqa: F821
 c.ServerApp.terminals_enabled = True
 # Behind the hub's proxy or a published port: trust X-Forwarded-* headers.
 c.ServerApp.trust_xheaders = True
-# Kernels start in the notebook's folder, so `import workshop` finds the helper package.
+# Deleting a file deletes it, instead of moving it to a hidden trash folder that fills the
+# attendee's work volume unseen.
 c.FileContentsManager.delete_to_trash = False

@@ -6,9 +6,7 @@ import secrets
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from workshop_hub import settings as hub_settings  # noqa: E402
+from workshop_hub import settings as hub_settings
 
 c = get_config()  # noqa: F821
 
@@ -131,7 +129,7 @@ c.WorkshopSpawner.extra_host_config = {
     "pids_limit": 4096,
 }
 # Settings for the labs inside every container (e.g. WORKSHOP_LAB_SIZE=workshop).
-c.WorkshopSpawner.environment = dict(S.extra_env)
+c.WorkshopSpawner.environment = dict(S.singleuser_env)
 # The GPU pool and how many attendees share one device (1 = exclusive).
 c.WorkshopSpawner.gpu_pool = S.gpus
 c.WorkshopSpawner.users_per_gpu = S.users_per_gpu
@@ -155,11 +153,10 @@ services = [
     {
         # Instructor/ops view: user, GPU, since when, idle for (admins only).
         "name": "roster",
-        "command": [sys.executable, "-m", "workshop_hub.roster", "--serve"],
+        "command": [str(Path(sys.executable).with_name("workshop-roster")), "--serve"],
         "url": "http://127.0.0.1:10102",
         "api_token": roster_token_file.read_text().strip(),
-        "environment": {"HUB_NAME": S.name, "HUB_GPUS": ",".join(S.gpus) or "none",
-                        "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))},
+        "environment": {"HUB_NAME": S.name, "HUB_GPUS": ",".join(S.gpus) or "none"},
         "oauth_no_confirm": True,
     },
 ]

@@ -3,7 +3,7 @@
 Two faces over one collector:
 - a hub service page, admins only: https://HUB/services/roster/ (JSON: .../api)
 - a command in the hub container:
-      docker compose --env-file hub/.env --profile hub exec hub workshop-roster [--json]
+      cd hub && docker compose exec hub workshop-roster [--json]
 
 The GPU comes from the containers' labels (the same source the spawner
 allocates from); start time and last activity come from the hub's REST API.

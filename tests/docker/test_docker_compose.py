@@ -3,25 +3,16 @@ the Jupyter server's API -> write in work -> down -> up -> the work is still the
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
-import time
 import uuid
 
 import pytest
 import requests
 
-from docker_tier import ROOT
+from tests.helpers import ROOT, JupyterClient, free_port
 
 pytestmark = pytest.mark.timeout(1200)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Compose:
@@ -64,40 +55,6 @@ def compose(cpu_image):
         project("down", "-v", "--timeout", "5", check=False)
 
 
-def execute(base: str, token: str, kernel_id: str, code: str, timeout: float = 300) -> list[dict]:
-    """Run code in a kernel over the server's websocket; return the iopub messages of that request."""
-    import websocket
-
-    ws = websocket.create_connection(
-        f"ws://{base.split('://', 1)[1]}/api/kernels/{kernel_id}/channels?token={token}", timeout=timeout
-    )
-    try:
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
-                       "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
-        messages, deadline = [], time.time() + timeout
-        while time.time() < deadline:
-            message = json.loads(ws.recv())
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            messages.append(message)
-            if message["channel"] == "iopub" and message["msg_type"] == "status" \
-                    and message["content"]["execution_state"] == "idle":
-                return messages
-        raise TimeoutError(f"no reply in {timeout} s to {code[:80]!r}")
-    finally:
-        ws.close()
-
-
-def errors(messages: list[dict]) -> list[str]:
-    return [f"{m['content']['ename']}: {m['content']['evalue']}" for m in messages if m["msg_type"] == "error"]
-
-
 def test_compose_up_login_run_a_lab_and_keep_work_across_down_up(compose):
     token = uuid.uuid4().hex
     project = compose(token)
@@ -107,50 +64,38 @@ def test_compose_up_login_run_a_lab_and_keep_work_across_down_up(compose):
 
     # no token, no entry
     assert requests.get(f"{project.url}/api/contents/labs", timeout=10).status_code == 403
-    session = requests.Session()
-    session.headers["Authorization"] = f"token {token}"
-    listing = session.get(f"{project.url}/api/contents/labs", timeout=10)
+    server = JupyterClient(project.url, token)
+    listing = server.api("GET", "/contents/labs")
     assert listing.status_code == 200
     notebooks = sorted(item["name"] for item in listing.json()["content"] if item["name"].endswith(".ipynb"))
     assert notebooks, listing.json()
 
-    # Execute the first lab notebook, cell by cell, in a kernel started beside it.
+    # Execute the first lab notebook, cell by cell, in a kernel started beside it; then the
+    # kernel writes into the work volume from the labs folder it runs in.
     notebook_path = f"labs/{notebooks[0]}"
-    notebook = session.get(f"{project.url}/api/contents/{notebook_path}", timeout=10).json()["content"]
-    started = session.post(f"{project.url}/api/sessions", json={
-        "path": notebook_path, "type": "notebook", "name": notebooks[0], "kernel": {"name": "python3"}}, timeout=60)
-    assert started.status_code == 201, started.text
-    kernel_id = started.json()["kernel"]["id"]
-    for cell in notebook["cells"]:
-        if cell["cell_type"] != "code" or not cell["source"].strip():
-            continue
-        messages = execute(project.url, token, kernel_id, cell["source"])
-        assert not errors(messages), f"{notebook_path}: cell failed: {errors(messages)}\n{cell['source'][:500]}"
-    # The kernel runs in the labs folder and writes into the work volume.
-    messages = execute(project.url, token, kernel_id,
-                       "import os; open('kernel-wrote-this.txt', 'w').write(os.getcwd()); print(os.getcwd())")
-    assert not errors(messages)
-    streams = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert streams.strip() == "/home/jovyan/work/labs"
+    notebook = server.api("GET", f"/contents/{notebook_path}").json()["content"]
+    cells = [cell["source"] for cell in notebook["cells"] if cell["cell_type"] == "code" and cell["source"].strip()]
+    cells.append("import os; open('kernel-wrote-this.txt', 'w').write(os.getcwd()); print(os.getcwd())")
+    results = server.run_cells(cells, notebook_path, timeout=300)
+    failed = [(cells[i][:500], r.error) for i, r in enumerate(results) if r.status != "ok"]
+    assert not failed and len(results) == len(cells), f"{notebook_path}: cell failed: {failed}"
+    assert results[-1].output.strip() == "/home/jovyan/work/labs"
 
     # A student's change to a lab notebook, and a new file, through the contents API.
     changed = dict(notebook)
     changed["cells"] = notebook["cells"] + [{"cell_type": "markdown", "metadata": {}, "source": "my own notes"}]
-    saved = session.put(f"{project.url}/api/contents/{notebook_path}",
-                        json={"type": "notebook", "format": "json", "content": changed}, timeout=10)
+    saved = server.api("PUT", f"/contents/{notebook_path}", json={"type": "notebook", "format": "json", "content": changed})
     assert saved.status_code == 200, saved.text
-    put = session.put(f"{project.url}/api/contents/mine.txt",
-                      json={"type": "file", "format": "text", "content": "keep me"}, timeout=10)
+    put = server.api("PUT", "/contents/mine.txt", json={"type": "file", "format": "text", "content": "keep me"})
     assert put.status_code in (200, 201), put.text
 
     project("down", "--timeout", "5")
     project.up()
 
-    session.get(f"{project.url}/api/status", timeout=10).raise_for_status()
-    assert session.get(f"{project.url}/api/contents/mine.txt", timeout=10).json()["content"] == "keep me"
-    kept = session.get(f"{project.url}/api/contents/labs/kernel-wrote-this.txt", timeout=10)
-    assert kept.status_code == 200
-    again = session.get(f"{project.url}/api/contents/{notebook_path}", timeout=10).json()["content"]
+    server.api("GET", "/status").raise_for_status()
+    assert server.api("GET", "/contents/mine.txt").json()["content"] == "keep me"
+    assert server.api("GET", "/contents/labs/kernel-wrote-this.txt").status_code == 200
+    again = server.api("GET", f"/contents/{notebook_path}").json()["content"]
     assert again["cells"][-1]["source"] == "my own notes", "the student's notebook was overwritten on restart"
 
 

@@ -6,11 +6,15 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from docker.types import DeviceRequest
 
-from docker_tier import ROOT, SUMMARY, run
+from tests.helpers import BUILD, ROOT, SUMMARY, run_container
+
+OFFLINE = {"network_mode": "none"}
 
 pytestmark = pytest.mark.timeout(3600)
 
@@ -24,9 +28,9 @@ def lock_pins(lock: Path) -> dict[str, str]:
     return pins
 
 
-def manifest(image: str) -> dict:
-    result = run(image, "cat", "/opt/workshop/MANIFEST.json")
-    assert result.returncode == 0, result.stderr
+def manifest(client, image: str) -> dict:
+    result = run_container(client, image, "cat", "/opt/workshop/MANIFEST.json")
+    assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
 
@@ -42,12 +46,11 @@ def test_image_is_non_root_with_healthcheck_and_labels(docker_client, cpu_image)
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["HF_HUB_OFFLINE"] == "1"
     assert env["WORKSHOP_MODEL"] == "/opt/workshop/data/models/minilm"
-    result = run(cpu_image, "id", "-un")
-    assert result.stdout.strip() == "jovyan"
+    assert run_container(docker_client, cpu_image, "id", "-un").stdout.strip() == "jovyan"
 
 
-def test_manifest_lists_the_pinned_stack(cpu_image):
-    data = manifest(cpu_image)
+def test_manifest_lists_the_pinned_stack(docker_client, cpu_image):
+    data = manifest(docker_client, cpu_image)
     pins = lock_pins(ROOT / "docker" / "requirements-cpu.lock")
     installed = {re.sub(r"[-_.]+", "-", name): version for name, version in data["packages"].items()}
     missing = {name: version for name, version in pins.items() if installed.get(name) != version}
@@ -60,114 +63,126 @@ def test_manifest_lists_the_pinned_stack(cpu_image):
     assert any(name.endswith(".ipynb") for name in data["labs"])
 
 
-def test_model_cache_is_read_only_for_the_user(cpu_image):
+def test_model_cache_is_read_only_for_the_user(docker_client, cpu_image):
     script = (
         "set -u; for d in /opt/workshop/hf /opt/workshop/hf/hub /opt/workshop/data /opt/workshop/data/models/minilm /opt/workshop/labs /opt/venv; do "
         "  if touch $d/.probe 2>/dev/null; then echo WRITABLE $d; fi; done; "
         "test -w $HOME/work && echo WORK_OK"
     )
-    result = run(cpu_image, "bash", "-c", script)
+    result = run_container(docker_client, cpu_image, "bash", "-c", script)
     assert "WRITABLE" not in result.stdout, result.stdout
-    assert run(cpu_image, "test", "-d", "/opt/workshop/hf/hub").returncode == 0
+    assert run_container(docker_client, cpu_image, "test", "-d", "/opt/workshop/hf/hub").exit_code == 0
     assert "WORK_OK" in result.stdout
     # ...and the models load offline as that user.
-    result = run(cpu_image, "python", "-c",
+    result = run_container(docker_client, cpu_image, "python", "-c",
                  "import os; from transformers import AutoModelForSequenceClassification as M, "
                  "AutoModelForCausalLM as C, AutoTokenizer as T; "
                  "M.from_pretrained(os.environ['WORKSHOP_MODEL'], num_labels=2); T.from_pretrained(os.environ['WORKSHOP_MODEL']); "
                  "C.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); T.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); "
                  "print('LOADED')",
-                 options=("--network", "none"))
+                 **OFFLINE)
     assert "LOADED" in result.stdout, result.stderr[-2000:]
 
 
-def test_transformers_source_link_points_at_the_installed_package(cpu_image):
-    result = run(cpu_image, "bash", "-c", "readlink -f /opt/workshop/labs/transformers-src && ls /opt/workshop/labs/transformers-src/trainer.py")
-    assert result.returncode == 0, result.stderr
+def test_transformers_source_link_points_at_the_installed_package(docker_client, cpu_image):
+    result = run_container(docker_client, cpu_image, "bash", "-c",
+                           "readlink -f /opt/workshop/labs/transformers-src && ls /opt/workshop/labs/transformers-src/trainer.py")
+    assert result.exit_code == 0, result.stderr
     assert "/opt/venv/lib/python3" in result.stdout
 
 
-def test_a_model_not_in_the_cache_is_named_with_the_fix(cpu_image):
-    result = run(cpu_image, "check", options=("-e", "WORKSHOP_MODEL=bert-base-cased", "--network", "none"))
-    assert result.returncode == 2
+def test_a_model_not_in_the_cache_is_named_with_the_fix(docker_client, cpu_image):
+    result = run_container(docker_client, cpu_image, "check", environment={"WORKSHOP_MODEL": "bert-base-cased"}, **OFFLINE)
+    assert result.exit_code == 2
     assert "WORKSHOP_MODEL=bert-base-cased is not in this image's model cache" in result.stderr
     assert "make image WORKSHOP_MODEL=bert-base-cased" in result.stderr
     # the smoke command checks its --model option before running anything
-    result = run(cpu_image, "smoke", "--model", "no-such/model", options=("--network", "none"))
-    assert result.returncode == 2
-    assert "--model=no-such/model is not in this image's model cache" in result.stderr
+    result = run_container(docker_client, cpu_image, "smoke", "--model", "no-such/model", **OFFLINE)
+    assert result.exit_code == 2
+    assert "'no-such/model' is not in the local cache and HF_HUB_OFFLINE=1 forbids downloading it" in result.stderr
+    assert "Set WORKSHOP_MODEL (--model) to one in the local cache" in result.stderr
 
 
-def test_an_old_nvidia_driver_is_named(cpu_image, tmp_path):
+def test_an_old_nvidia_driver_is_named(docker_client, cpu_image, tmp_path):
     fake = tmp_path / "version"
     fake.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Tue Jan 14 2025\n")
-    options = ("-e", "WORKSHOP_FLAVOR=gpu", "-e", "NVIDIA_VISIBLE_DEVICES=0",
-               "-e", "WORKSHOP_NVIDIA_VERSION_FILE=/tmp/nvidia-version", "-v", f"{fake}:/tmp/nvidia-version:ro")
-    result = run(cpu_image, "check", options=options)
-    assert result.returncode == 2
+    options = {
+        "environment": {"WORKSHOP_FLAVOR": "gpu", "NVIDIA_VISIBLE_DEVICES": "0",
+                        "WORKSHOP_NVIDIA_VERSION_FILE": "/tmp/nvidia-version"},
+        "volumes": {str(fake): {"bind": "/tmp/nvidia-version", "mode": "ro"}},
+    }
+    result = run_container(docker_client, cpu_image, "check", **options)
+    assert result.exit_code == 2
     assert "NVIDIA driver 570.86.15 found, >= 580 needed" in result.stderr
     fake.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05  Thu Sep 25 2025\n")
-    result = run(cpu_image, "check", options=options)
-    assert result.returncode == 0, result.stderr
+    result = run_container(docker_client, cpu_image, "check", **options)
+    assert result.exit_code == 0, result.stderr
 
 
 def test_gpus_flag_reaches_the_container(docker_client, cpu_image):
     """With the CI's stand-in hook, dockerd accepts --gpus; the container sees the device request."""
-    result = run(cpu_image, "printenv", "NVIDIA_VISIBLE_DEVICES", options=("--gpus", "device=0"))
-    if "could not select device driver" in result.stderr:
-        pytest.skip("this engine has no NVIDIA runtime hook (CI installs a stand-in: .ci/run)")
-    assert result.returncode == 0, result.stderr
+    import docker
+
+    try:
+        result = run_container(docker_client, cpu_image, "printenv", "NVIDIA_VISIBLE_DEVICES",
+                               device_requests=[DeviceRequest(device_ids=["0"], capabilities=[["gpu"]])])
+    except docker.errors.APIError as error:
+        if "could not select device driver" in str(error):
+            pytest.skip("this engine has no NVIDIA runtime hook (CI installs a stand-in: .ci/run)")
+        raise
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == "0"
 
 
-def test_unknown_flavor_is_refused_with_the_fix():
-    result = subprocess.run(["docker/build.sh"], cwd=ROOT, env={"FLAVOR": "tpu", "PATH": "/usr/bin:/bin:/usr/local/bin"},
-                            capture_output=True, text=True)
-    assert result.returncode == 2
-    assert "unknown FLAVOR=tpu: use FLAVOR=cpu" in result.stderr
+def test_unknown_flavor_is_refused_with_the_fix(docker_client):
+    result = subprocess.run(["make", "image", "FLAVOR=tpu"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "docker-bake.hcl has no image workshop-tpu" in result.stderr
+    assert "make image FLAVOR=cpu|gpu" in result.stderr
 
 
 def test_size_script_reports_the_image(cpu_image):
-    result = subprocess.run(["python3", "docker/image_size.py", cpu_image, "--no-compressed"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "docker/image_size.py", cpu_image, "--no-compressed"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert re.search(r"image size .*: [\d.]+ (GB|MB) uncompressed", result.stdout)
 
 
 @pytest.mark.timeout(3600)
-def test_smoke_harness_inside_the_image_offline(cpu_image, tmp_path):
+def test_smoke_harness_inside_the_image_offline(docker_client, cpu_image, tmp_path):
     """`docker run --network none IMAGE smoke`: every task, report and summary, 0 failed.
 
     WORKSHOP_TEST_SMOKE_ARGS (e.g. "--labs 1") narrows the run while developing; CI runs it all."""
     out = tmp_path / "smoke"
     out.mkdir()
     out.chmod(0o777)
-    result = subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", "--shm-size", "1g", "-v", f"{out}:/home/jovyan/work/smoke",
-         cpu_image, "smoke", *os.environ.get("WORKSHOP_TEST_SMOKE_ARGS", "").split()],
-        capture_output=True, text=True, timeout=3300,
-    )
+    result = run_container(docker_client, cpu_image, "smoke", *os.environ.get("WORKSHOP_TEST_SMOKE_ARGS", "").split(),
+                           shm_size="1g", volumes={str(out): {"bind": "/home/jovyan/work/smoke", "mode": "rw"}},
+                           timeout=3300, **OFFLINE)
     log = result.stdout + result.stderr
-    (ROOT / "build" / "docker").mkdir(parents=True, exist_ok=True)
-    (ROOT / "build" / "docker" / "smoke-in-image.log").write_text(log)
+    (BUILD / "docker").mkdir(parents=True, exist_ok=True)
+    (BUILD / "docker" / "smoke-in-image.log").write_text(log)
     summary = SUMMARY.findall(result.stdout)
-    assert summary, f"no summary line from the harness; exit {result.returncode}:\n{log[-4000:]}"
+    assert summary, f"no summary line from the harness; exit {result.exit_code}:\n{log[-4000:]}"
     passed, failed, skipped = map(int, summary[-1])
     assert failed == 0, log[-6000:]
     assert passed > 0
-    assert result.returncode == 0, log[-4000:]
+    assert result.exit_code == 0, log[-4000:]
     assert (out / "junit.xml").is_file() and (out / "report.md").is_file()
+    # the baked labs are read-only: the harness ran a writable copy beside its report
+    assert (out / "labs" / "01_bootstrapping.ipynb").is_file()
 
 
-def test_gpu_flavour_has_cuda_torch_and_runs_the_harness_on_cpu(gpu_image):
-    result = run(gpu_image, "python", "-c",
-                 "import torch; assert torch.backends.cuda.is_built(); print('cuda', torch.version.cuda, torch.__version__)",
-                 options=("--network", "none"))
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_gpu_flavour_has_cuda_torch_and_runs_the_harness_on_cpu(docker_client, gpu_image):
+    result = run_container(docker_client, gpu_image, "python", "-c",
+                           "import torch; assert torch.backends.cuda.is_built(); print('cuda', torch.version.cuda, torch.__version__)",
+                           **OFFLINE)
+    assert result.exit_code == 0, result.stderr[-2000:]
     assert "cuda 13.0" in result.stdout
-    result = run(gpu_image, "bash", "-c", "command -v gcc g++ && test -f /usr/include/python3*/Python.h || ls /usr/include/python3*/Python.h")
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_container(docker_client, gpu_image, "bash", "-c",
+                           "command -v gcc g++ && test -f /usr/include/python3*/Python.h || ls /usr/include/python3*/Python.h")
+    assert result.exit_code == 0, result.stdout + result.stderr
     subset = os.environ.get("WORKSHOP_TEST_SMOKE_ARGS") or "--labs 1"
-    result = run(gpu_image, "smoke", *subset.split(), options=("--network", "none", "--shm-size", "1g"), timeout=3000)
+    result = run_container(docker_client, gpu_image, "smoke", *subset.split(), shm_size="1g", timeout=3000, **OFFLINE)
     summary = SUMMARY.findall(result.stdout)
     assert summary and int(summary[-1][1]) == 0, (result.stdout + result.stderr)[-4000:]

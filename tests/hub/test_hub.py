@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hub_tier import POOL, Attendee, Hub, cell_source, container_env, notebook_code_cells
+from tests.helpers import BUILD, wait_until
+from tests.hub.hub_tier import POOL, Attendee, Hub, cell_source, container_env, notebook_code_cells
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -118,7 +119,7 @@ def test_hub_restart_keeps_servers_devices_and_routes(hub):
     for n in before:
         a = PEOPLE[n]
         assert a.model()["servers"][""]["ready"]
-        r = a.jupyter("GET", "/status")
+        r = a.server.api("GET", "/status")
         assert r.status_code == 200, (n, r.status_code, r.text[:300])
     # the pool is still known to be full: it is derived from the running containers
     r = person(hub, "erin").spawn()
@@ -128,41 +129,41 @@ def test_hub_restart_keeps_servers_devices_and_routes(hub):
 def test_work_survives_server_stop_and_start(hub):
     alice = PEOPLE["alice"]
     note = f"written at {time.time()}"
-    r = alice.jupyter("PUT", "/contents/keep-me.txt", json={"type": "file", "format": "text", "content": note})
+    r = alice.server.api("PUT", "/contents/keep-me.txt", json={"type": "file", "format": "text", "content": note})
     assert r.status_code in (200, 201), (r.status_code, r.text)
     alice.stop()
     r = alice.spawn()
     assert r.status_code in (201, 202), (r.status_code, r.text)
     alice.wait_ready(300)
-    r = alice.jupyter("GET", "/contents/keep-me.txt")
+    r = alice.server.api("GET", "/contents/keep-me.txt")
     assert r.status_code == 200 and r.json()["content"] == note
 
 
 def test_lab_task_runs_through_the_proxy_with_the_attendees_token(hub):
     carol, alice = PEOPLE["carol"], PEOPLE["alice"]
     # attendee A's token cannot reach attendee B's server
-    denied = carol.jupyter("GET", "/contents", token=alice.token)
+    denied = carol.server.api("GET", "/contents", token=alice.token)
     assert denied.status_code in (302, 403), denied.status_code
-    assert carol.jupyter("GET", "/contents", token=carol.token).status_code == 200
+    assert carol.server.api("GET", "/contents").status_code == 200
 
-    listing = carol.jupyter("GET", "/contents/labs").json()
+    listing = carol.server.api("GET", "/contents/labs").json()
     names = sorted(item["name"] for item in listing["content"] if item["name"].endswith(".ipynb"))
     first_lab = next(n for n in names if re.match(r"0*1_", n))
-    nb = carol.jupyter("GET", f"/contents/labs/{first_lab}").json()["content"]
+    nb = carol.server.api("GET", f"/contents/labs/{first_lab}").json()["content"]
     cells = notebook_code_cells(nb)
     # the lab's opening cells up to and including its first task (1A: train and evaluate)
     upto = next(i for i, c in enumerate(cells) if any(t.startswith("task-") and t != "task-setup"
                                                       for t in c.get("metadata", {}).get("tags", [])))
     code = [cell_source(c) for c in cells[:upto]]
-    # A short run of the task: this checks the hub's plumbing; the smoke harness (tests/smoke)
+    # A short run of the task: this checks the hub's plumbing; the smoke harness (labs/smoke)
     # checks the task's full outcome.
     code.append("base_args.max_steps = 6")
     code.append(cell_source(cells[upto]))
     code.append("import os; print('NVIDIA_VISIBLE_DEVICES=' + os.environ.get('NVIDIA_VISIBLE_DEVICES', ''))")
-    results = carol.execute(code, notebook_path=f"labs/{first_lab}", timeout=600)
-    assert all(r["status"] == "ok" for r in results), results[-1]
-    assert re.search(r"eval loss before=[\d.]+ after=[\d.]+", "".join(r["output"] for r in results)), results
-    assert results[-1]["output"].strip() == f"NVIDIA_VISIBLE_DEVICES={device_of(hub, 'carol')}"
+    results = carol.server.run_cells(code, notebook_path=f"labs/{first_lab}", timeout=600)
+    assert all(r.status == "ok" for r in results) and len(results) == len(code), results[-1]
+    assert re.search(r"eval loss before=[\d.]+ after=[\d.]+", "".join(r.output for r in results)), results
+    assert results[-1].output.strip() == f"NVIDIA_VISIBLE_DEVICES={device_of(hub, 'carol')}"
 
 
 @pytest.mark.parametrize(
@@ -212,7 +213,7 @@ def test_unicode_name_on_the_roster_logs_in(hub):
     ],
 )
 def test_hub_refuses_to_start_with_a_missing_or_weak_setting(hub, override, variable):
-    env = hub.full_env(**override)
+    env = {**hub.settings(**override), "HUB_NETWORK": hub.network}
     c = hub.client.containers.run(
         hub.image, detach=True, environment=env, network=hub.network,
         volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
@@ -245,10 +246,8 @@ def test_cpu_only_hub_says_so_and_the_idle_culler_stops_idle_servers(hub):
         assert container_env(c, "WORKSHOP_GPU") == "none"
         events = frank.session.get(f"{cpu.url}/hub/api/users/frank/server/progress", headers=frank.auth, timeout=30)
         assert events.status_code == 200
-        deadline = time.monotonic() + 180
-        while frank.model()["servers"] or cpu.user_containers("frank", all=True):
-            assert time.monotonic() < deadline, "the idle culler did not stop frank's server in 180 s"
-            time.sleep(3)
+        wait_until(lambda: not frank.model()["servers"] and not cpu.user_containers("frank", all=True), 180,
+                   "the idle culler stopping frank's server", interval=3)
         assert "Culling server frank" in cpu.logs() or "culling" in cpu.logs().lower()
     finally:
         cpu.remove()
@@ -268,8 +267,7 @@ def test_https_with_given_certificate_and_native_authenticator(hub, tmp_path):
     tls = Hub(hub.client, hub.name + "-tls", hub.image, hub.workshop_image, env={
         "HUB_AUTHENTICATOR": "native", "HUB_USER_PASSWORD": None, "HUB_ADMIN_PASSWORD": None,
         "HUB_SSL_CERT": "/srv/tls/fullchain.pem", "HUB_SSL_KEY": "/srv/tls/privkey.pem",
-        "HUB_PUBLISH_IP": "0.0.0.0",  # allowed because of HTTPS; the test still publishes on loopback
-    }, scheme="https", extra_volumes={str(tmp_path): {"bind": "/srv/tls", "mode": "ro"}})
+    }, scheme="https", tls_dir=str(tmp_path))
     try:
         tls.start()
         assert tls.url.startswith("https://")
@@ -328,22 +326,12 @@ def test_browser_logs_in_and_runs_the_first_lab_cell(hub):
             cell.click()
             page.keyboard.press("Shift+Enter")
             prompt = cell.locator(".jp-InputPrompt")
-            deadline = time.monotonic() + 300
-            while not re.search(r"\[\d+\]", prompt.inner_text()):
-                assert time.monotonic() < deadline, "the first cell did not finish in 300 s: " + cell.inner_text()[-2000:]
-                time.sleep(1)
+            wait_until(lambda: re.search(r"\[\d+\]", prompt.inner_text()), 300, "the first lab cell finishing")
             output = cell.locator(".jp-OutputArea").inner_text()
             assert "Traceback" not in output and "Error" not in output, output
             assert "model=" in output, output
         finally:
             if page is not None:
-                page.screenshot(path=str(hub_build_dir() / "browser-first-cell.png"))
+                (BUILD / "hub").mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(BUILD / "hub" / "browser-first-cell.png"))
             browser.close()
-
-
-def hub_build_dir():
-    from hub_tier import ROOT
-
-    d = ROOT / "build" / "hub"
-    d.mkdir(parents=True, exist_ok=True)
-    return d

@@ -19,15 +19,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = ROOT / "build" / "testdata"
+from tests.helpers import TESTDATA
+
 SEED_TASKS = 28
 
 
 def smoke(labs: Path, out: Path, *extra: str, timeout: int = 2400) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")]),
         "HF_HUB_OFFLINE": "1",
     }
     command = [
@@ -44,7 +43,6 @@ def smoke(labs: Path, out: Path, *extra: str, timeout: int = 2400) -> subprocess
 def built_labs(tmp_path_factory) -> Path:
     if not (TESTDATA / "models" / "minilm").exists():
         pytest.fail("offline test models are missing: run `make testdata` (make test does)")
-    sys.path.insert(0, str(ROOT / "labs"))
     from build_labs import build
 
     out = tmp_path_factory.mktemp("labs")

@@ -10,9 +10,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def notebook(path: Path, cells: list[tuple[str, str | None]]) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -26,7 +23,7 @@ def notebook(path: Path, cells: list[tuple[str, str | None]]) -> None:
 
 
 def smoke_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "labs")]), **extra}
+    return {**os.environ, **extra}
 
 
 def run_smoke(labs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:

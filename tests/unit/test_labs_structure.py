@@ -18,9 +18,6 @@ SEED_TASKS = [
 
 @pytest.fixture(scope="module")
 def labs(tmp_path_factory):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "labs"))
     from build_labs import build
 
     out = tmp_path_factory.mktemp("labs")

@@ -11,16 +11,14 @@ import ast
 import inspect
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LABS = REPO / "labs"
-sys.path.insert(0, str(LABS))
+from notes import sourcelinks as sl
+from tests.helpers import ROOT as REPO
 
-from notes import sourcelinks as sl  # noqa: E402
+LABS = REPO / "labs"
 
 SOURCE = sl.default_source()
 USED = sl.used_anchors()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-LABS = Path(__file__).resolve().parents[2] / "labs"
-sys.path.insert(0, str(LABS))
+from notes import sourcelinks as sl
+from tests.helpers import ROOT
 
-from notes import sourcelinks as sl  # noqa: E402
+LABS = ROOT / "labs"
 
 SCRIPT = LABS / "notes" / "sourcelinks.py"
 

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-import sys
+import os
+import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
+import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hub"))
+from tests.helpers import ROOT
+from workshop_hub import gpus, settings
 
-from workshop_hub import gpus, settings  # noqa: E402
+@pytest.fixture
+def load(monkeypatch):
+    """settings.load() with exactly these HUB_* variables in the environment."""
+
+    def load_with(env: dict[str, str]):
+        for name in [n for n in os.environ if n.startswith("HUB_")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return settings.load()
+
+    return load_with
+
 
 GOOD = {
     "HUB_USER_PASSWORD": "river-otter-42",
@@ -63,9 +77,9 @@ def test_choose_device_is_exclusive_then_shares_evenly():
         gpus.choose_device(pool, Counter({"a": 2, "b": 2, "c": 2}), users_per_gpu=2)
 
 
-def test_good_settings_load_with_safe_defaults():
-    s = settings.load(dict(GOOD))
-    assert s.cpu_only and not s.https and s.publish_ip == "127.0.0.1"
+def test_good_settings_load_with_safe_defaults(load):
+    s = load(dict(GOOD))
+    assert s.gpus == [] and not s.https and s.publish_ip == "127.0.0.1"
     assert s.users_per_gpu == 1 and s.shm_size == "2G" and s.cull_timeout == 7200
     assert s.admin_users == ["instructor"] and s.roster == []
 
@@ -87,27 +101,27 @@ def test_good_settings_load_with_safe_defaults():
         ({"HUB_AUTHENTICATOR": "github"}, "HUB_AUTHENTICATOR"),
     ],
 )
-def test_bad_settings_name_the_variable(change, message):
+def test_bad_settings_name_the_variable(load, change, message):
     with pytest.raises(settings.ConfigError, match=message):
-        settings.load({**GOOD, **change})
+        load({**GOOD, **change})
 
 
-def test_same_password_for_both_is_refused():
+def test_same_password_for_both_is_refused(load):
     with pytest.raises(settings.ConfigError, match="must differ"):
-        settings.load({**GOOD, "HUB_USER_PASSWORD": GOOD["HUB_ADMIN_PASSWORD"]})
+        load({**GOOD, "HUB_USER_PASSWORD": GOOD["HUB_ADMIN_PASSWORD"]})
 
 
-def test_roster_from_file(tmp_path):
+def test_roster_from_file(load, tmp_path):
     f = tmp_path / "roster.txt"
     f.write_text("Alice\nbob  # second row\n\nzoë\n", encoding="utf-8")
-    assert settings.load({**GOOD, "HUB_ROSTER": f"@{f}"}).roster == ["alice", "bob", "zoë"]
+    assert load({**GOOD, "HUB_ROSTER": f"@{f}"}).roster == ["alice", "bob", "zoë"]
 
 
-def test_https_allows_publishing_beyond_loopback(tmp_path):
+def test_https_allows_publishing_beyond_loopback(load, tmp_path):
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     cert.write_text("x")
     key.write_text("y")
-    s = settings.load({**GOOD, "HUB_PUBLISH_IP": "0.0.0.0", "HUB_SSL_CERT": str(cert), "HUB_SSL_KEY": str(key)})
+    s = load({**GOOD, "HUB_PUBLISH_IP": "0.0.0.0", "HUB_SSL_CERT": str(cert), "HUB_SSL_KEY": str(key)})
     assert s.https
 
 
@@ -121,6 +135,50 @@ def test_usernames_refused(name):
     assert not settings.USERNAME_RE.match(name)
 
 
-def test_native_authenticator_needs_no_shared_secrets():
-    s = settings.load({"HUB_AUTHENTICATOR": "native"})
+def test_native_authenticator_needs_no_shared_secrets(load):
+    s = load({"HUB_AUTHENTICATOR": "native"})
     assert s.authenticator == "native"
+
+
+def test_values_are_typed_and_checked_once(load):
+    s = load({**GOOD, "HUB_GPUS": "0, GPU-ab12", "HUB_USERS_PER_GPU": "2", "HUB_CPU_LIMIT": "1.5",
+              "HUB_SINGLEUSER_ENV": "WORKSHOP_LAB_SIZE=workshop,A_B=c", "HUB_ADMIN_USERS": "Lead, second",
+              "HUB_CULL_TIMEOUT": ""})
+    assert s.gpus == ["0", "GPU-ab12"] and s.users_per_gpu == 2 and s.cpu_limit == 1.5
+    assert s.singleuser_env == {"WORKSHOP_LAB_SIZE": "workshop", "A_B": "c"}
+    assert s.admin_users == ["lead", "second"]
+    assert s.cull_timeout == 7200  # empty means the default
+    with pytest.raises(settings.ConfigError, match=r"HUB_CPU_LIMIT='lots'"):
+        load({**GOOD, "HUB_CPU_LIMIT": "lots"})
+    with pytest.raises(settings.ConfigError, match="HUB_SINGLEUSER_ENV: 'lower=x' is not NAME=value"):
+        load({**GOOD, "HUB_SINGLEUSER_ENV": "lower=x"})
+
+
+def test_a_refused_password_is_never_echoed(load):
+    with pytest.raises(settings.ConfigError) as refused:
+        load({**GOOD, "HUB_USER_PASSWORD": "sunshine-" + "9" * 3, "HUB_ADMIN_PASSWORD": "tiny"})
+    assert "tiny" not in str(refused.value) and "HUB_ADMIN_PASSWORD is too short" in str(refused.value)
+
+
+def documented_variables() -> set[str]:
+    text = (ROOT / "hub" / ".env.example").read_text(encoding="utf-8")
+    return set(re.findall(r"^#?(HUB_[A-Z0-9_]+)=", text, flags=re.MULTILINE))
+
+
+def compose_variables() -> set[str]:
+    """HUB_* variables hub/compose.yaml itself reads (the host side: port, address, images)."""
+    text = (ROOT / "hub" / "compose.yaml").read_text(encoding="utf-8")
+    yaml.safe_load(text)  # it is valid YAML
+    return set(re.findall(r"\$\{(HUB_[A-Z0-9_]+)", text))
+
+
+def test_env_example_documents_every_variable_and_no_stale_one():
+    documented, read = documented_variables(), set(settings.variables()) | compose_variables()
+    assert not read - documented, f"read by the hub but not in hub/.env.example: {sorted(read - documented)}"
+    assert not documented - read, f"in hub/.env.example but read by nothing: {sorted(documented - read)}"
+
+
+def test_env_example_passwords_are_refused_as_placeholders(load):
+    example = dict(re.findall(r"^(HUB_[A-Z0-9_]+)=(.*)$", (ROOT / "hub" / ".env.example").read_text(), re.MULTILINE))
+    with pytest.raises(settings.ConfigError, match="placeholder"):
+        load({k: v for k, v in example.items() if k in settings.variables()})

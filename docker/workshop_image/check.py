@@ -1,8 +1,8 @@
 """Start-up checks of the workshop image: fail early, saying what to do.
 
-* each of WORKSHOP_MODEL, WORKSHOP_CAUSAL_MODEL, WORKSHOP_DATASET (or the smoke
-  harness's --model/--causal-model/--dataset) must be in this image's read-only
-  cache or be a local directory: runs are offline (HF_HUB_OFFLINE=1);
+* each of WORKSHOP_MODEL, WORKSHOP_CAUSAL_MODEL, WORKSHOP_DATASET must be in this
+  image's read-only cache or be a local directory: runs are offline (HF_HUB_OFFLINE=1)
+  (the smoke harness checks its own --model/--causal-model/--dataset the same way);
 * on the gpu flavour with GPUs requested, the NVIDIA driver must be new enough for
   torch's CUDA (13.0: driver 580 or newer).
 Exit status 2, with one message per problem, when something is wrong.
@@ -39,21 +39,16 @@ def in_cache(value: str, repo_type: str) -> bool:
     return any(repo.repo_id == value and repo.repo_type == repo_type for repo in cache.repos)
 
 
-def check_models(overrides: dict[str, str]) -> list[str]:
+def check_models() -> list[str]:
     problems = []
     names = ", ".join(f"{k}={v.get('id') or v.get('path')}" for k, v in baked().items()) or "see /opt/workshop/MANIFEST.json"
-    for variable, option, repo_type in (
-        ("WORKSHOP_MODEL", "--model", "model"),
-        ("WORKSHOP_CAUSAL_MODEL", "--causal-model", "model"),
-        ("WORKSHOP_DATASET", "--dataset", "dataset"),
-    ):
-        value = overrides.get(option) or os.environ.get(variable, "")
-        source = option if option in overrides else variable
+    for variable, repo_type in (("WORKSHOP_MODEL", "model"), ("WORKSHOP_CAUSAL_MODEL", "model"), ("WORKSHOP_DATASET", "dataset")):
+        value = os.environ.get(variable, "")
         if not value:
             problems.append(f"{variable} is empty. Baked into this image: {names}.")
         elif not in_cache(value, repo_type):
             problems.append(
-                f"{source}={value} is not in this image's model cache, and runs are offline (HF_HUB_OFFLINE=1).\n"
+                f"{variable}={value} is not in this image's model cache, and runs are offline (HF_HUB_OFFLINE=1).\n"
                 f"   Fix: use what is baked in ({names}),\n"
                 f"   or rebuild the image with it: make image {variable}={value}\n"
                 f"   (a local directory: mount it into the container and give its path)."
@@ -94,22 +89,13 @@ def check_gpu() -> tuple[list[str], list[str]]:
     return [], [f"NVIDIA driver {version} found (>= {MIN_DRIVER} needed): ok"]
 
 
-def main(argv: list[str]) -> int:
-    overrides = {}
-    smoke = "--smoke" in argv
-    args = [a for a in argv if a != "--smoke"]
-    for i, arg in enumerate(args):
-        for option in ("--model", "--causal-model", "--dataset"):
-            if arg == option and i + 1 < len(args):
-                overrides[option] = args[i + 1]
-            elif arg.startswith(option + "="):
-                overrides[option] = arg.split("=", 1)[1]
+def main() -> int:
     problems, notes = check_gpu()
-    problems += check_models(overrides)
+    problems += check_models()
     for note in notes:
         print(f"workshop: {note}", file=sys.stderr)
     if problems:
-        print(f"workshop: cannot start {'the smoke harness' if smoke else 'the labs'}:", file=sys.stderr)
+        print("workshop: cannot start:", file=sys.stderr)
         for problem in problems:
             print(f" - {problem}", file=sys.stderr)
         return 2
@@ -117,4 +103,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

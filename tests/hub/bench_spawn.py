@@ -2,9 +2,10 @@
 """Benchmark: N attendees log in and start their servers at the same moment.
 
     make bench-hub                       # 30 attendees, CPU image, CPU-only hub
-    .venv/bin/python hub/bench_spawn.py --users 50 --gpus standin
+    .venv/bin/python -m tests.hub.bench_spawn --users 50 --gpus standin
 
-Starts its own hub container (built from hub/ unless --hub-image is given) on
+Starts its own hub through hub/compose.yaml (the image `trainer-workshop-hub:latest` from
+`make hub-image` unless --hub-image is given) on
 this machine's Docker engine, then for each attendee, all at once in threads:
 the login form, a token, a spawn request (retried when the hub answers 429
 "too many spawns": the concurrency limit at work), and polling until the
@@ -26,11 +27,8 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "hub"))
-
-from hub_tier import HUB_IMAGE, Attendee, Hub, build_hub_image  # noqa: E402
+from tests.hub.hub_tier import LABEL_GPU, Attendee, Hub
 
 
 def percentile(values, q):
@@ -72,7 +70,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=30)
     ap.add_argument("--image", default="trainer-workshop:cpu", help="attendee image (must exist)")
-    ap.add_argument("--hub-image", default="", help="hub image to use (default: build hub/ as %s)" % HUB_IMAGE)
+    ap.add_argument("--hub-image", default="trainer-workshop-hub:latest", help="hub image (must exist: make hub-image)")
     ap.add_argument("--gpus", choices=["none", "standin"], default="none")
     ap.add_argument("--concurrent-spawn-limit", type=int, default=20)
     ap.add_argument("--cpu-limit", default="1")
@@ -83,8 +81,12 @@ def main(argv=None) -> int:
     import docker
 
     client = docker.from_env(timeout=300)
-    client.images.get(args.image)  # fails clearly if the attendee image is not built
-    hub_image = args.hub_image or build_hub_image(client, HUB_IMAGE)
+    for image, fix in ((args.image, "make image FLAVOR=cpu"), (args.hub_image, "make hub-image")):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            print(f"bench_spawn: the image {image} is not on this engine: {fix}", file=sys.stderr)
+            return 2
     env = {
         "HUB_GPUS": ",".join(f"GPU-bench-{i:04d}" for i in range(args.users)) if args.gpus == "standin" else "none",
         "HUB_CONCURRENT_SPAWN_LIMIT": str(args.concurrent_spawn_limit),
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
         "HUB_MEM_LIMIT": args.mem_limit,
         "HUB_CULL_TIMEOUT": "0",
     }
-    hub = Hub(client, f"twbench-{uuid.uuid4().hex[:6]}", hub_image, args.image, env=env)
+    hub = Hub(client, f"twbench-{uuid.uuid4().hex[:6]}", args.hub_image, args.image, env=env)
     peak = [0]
     devices: list = []
     stop = threading.Event()
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
         wall = time.monotonic() - t0
         stop.set()
         end_mem = hub.memory_bytes()
-        devices = [c.labels.get("trainer-workshop.gpu") for c in hub.user_containers()]
+        devices = [c.labels.get(LABEL_GPU) for c in hub.user_containers()]
     finally:
         stop.set()
         hub.remove()

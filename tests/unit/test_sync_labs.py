@@ -1,16 +1,11 @@
-"""docker/bin/sync_labs.py: labs go into the student's work folder, never over their changes.
+"""workshop_image.sync_labs: labs go into the student's work folder, never over their changes.
 Pure Python: runs without Docker."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
-from docker_tier import ROOT
-
-spec = importlib.util.spec_from_file_location("sync_labs", ROOT / "docker" / "bin" / "sync_labs.py")
-sync_labs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sync_labs)
+from workshop_image import sync_labs
 
 
 def test_first_start_copies_everything(tmp_path):

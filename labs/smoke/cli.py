@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,6 @@ from smoke.notebooks import LabNotebook, Task, discover
 from smoke.report import failure_detail, summary_line, task_line, write_junit, write_markdown
 from smoke.runner import FAIL, NotebookRun, TaskResult
 
-HARNESS_ROOT = Path(__file__).resolve().parent.parent  # the folder holding the `smoke` package
 # Tasks that use what an earlier task of the same notebook built.
 DEPENDS = {"4B": ["4A"], "4C": ["4A"], "4E": ["4A"], "5B": ["5A"], "5C": ["5A"], "5D": ["5A"], "6C": ["6B"], "6D": ["6B"], "6E": ["6B"]}
 STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}
@@ -42,9 +42,10 @@ def usage_error(message: str) -> SystemExit:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="smoke", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labs-dir", type=Path, default=Path(os.environ.get("WORKSHOP_LABS_DIR", "build/labs")),
-                        help="the built lab folder with the .ipynb notebooks (default: $WORKSHOP_LABS_DIR or build/labs)")
+                        help="the built lab folder with the .ipynb notebooks (default: $WORKSHOP_LABS_DIR or build/labs); "
+                             "a read-only one (the image's) is run from a fresh copy in OUTPUT/labs")
     parser.add_argument("--output", type=Path, default=Path(os.environ.get("SMOKE_OUTPUT", "build/smoke")),
-                        help="where junit.xml, report.md, executed notebooks and training runs go (default: build/smoke)")
+                        help="where junit.xml, report.md, executed notebooks and training runs go (default: $SMOKE_OUTPUT or build/smoke)")
     parser.add_argument("--labs", help="comma-separated labs to run: 1-6, setup, gpt2 (default: all)")
     parser.add_argument("--tasks", help="comma-separated task ids, e.g. 1A,3B (their prerequisite tasks run too)")
     parser.add_argument("--model", help="classification labs' model: Hub id or local directory (sets WORKSHOP_MODEL)")
@@ -104,9 +105,7 @@ def configure_environment(args: argparse.Namespace, task_ids: set[str]) -> dict[
             os.environ[variable] = str(Path(value).resolve()) if Path(value).exists() else value
     os.environ["WORKSHOP_LAB_SIZE"] = args.lab_size
     os.environ["WORKSHOP_OUTPUT_DIR"] = str((args.output / "runs").resolve())
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HARNESS_ROOT), os.environ.get("PYTHONPATH")]))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.path.insert(0, str(args.labs_dir.resolve()))
     from workshop.settings import SettingsError, load_settings  # the labs' own settings, validated the same way
 
     try:
@@ -124,9 +123,26 @@ def configure_environment(args: argparse.Namespace, task_ids: set[str]) -> dict[
     }
 
 
+def writable_labs(labs_dir: Path, output: Path) -> Path:
+    """The kernels run in the labs folder and write their runs there: a read-only folder (the
+    image's baked labs) is copied to OUTPUT/labs first, afresh each run."""
+    if not labs_dir.is_dir() or os.access(labs_dir, os.W_OK):
+        return labs_dir
+    copy = output / "labs"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(labs_dir, copy, symlinks=True)
+    for folder, _, files in os.walk(copy):
+        for name in [folder, *(os.path.join(folder, f) for f in files)]:
+            if not os.path.islink(name):
+                os.chmod(name, os.stat(name).st_mode | 0o200)
+    return copy
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)  # long messages stay one greppable line
+    if not args.list:
+        args.labs_dir = writable_labs(args.labs_dir, args.output)
     try:
         notebooks = discover(args.labs_dir)
     except FileNotFoundError as error:

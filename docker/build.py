@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Build the project's images: the one builder that `make image`, `make hub-image`, the
+test tiers and CI all call. The images themselves are declared in docker-bake.hcl; this
+script decides what bake cannot, then runs `docker buildx bake --load`:
+
+    python3 docker/build.py TARGET [TARGET ...] [--size] [-- BAKE OPTIONS]
+
+TARGET is a target of docker-bake.hcl: workshop-gpu, workshop-cpu, hub.
+
+* the base image: BASE_IMAGE=NAME for every target, else docker-bake.hcl's default; when
+  that default can be neither found nor pulled, a local Debian 12 base
+  ($WORKSHOP_BASE_IMAGE, default trainer-workshop-base:bookworm), built from Debian's
+  archive with docker/make-base-image.sh if it is missing and this is root;
+* the CA bundle of a TLS-inspecting proxy: CA_BUNDLE, else $PIP_CERT or $SSL_CERT_FILE,
+  handed to the build as a secret (never stored in a layer);
+* the torch CPU wheelhouse for workshop-cpu: TORCH_CPU_WHEELHOUSE, else pip's configured
+  find-links;
+* version and provenance: WORKSHOP_VERSION (default: git describe), VCS_REF, BUILD_DATE.
+
+Every other setting (IMAGE_NAME, WORKSHOP_MODEL, WORKSHOP_DATA, HF_TOKEN_FILE, ...) is a
+docker-bake.hcl variable, read from the environment as it is. Exit 2, with the fix, for
+bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BAKE_FILE = ROOT / "docker-bake.hcl"
+LOCAL_BASE = os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm")
+# Settings that may name a directory baked in from WORKSHOP_DATA.
+BAKED_PATHS = ("WORKSHOP_MODEL", "WORKSHOP_CAUSAL_MODEL", "WORKSHOP_DATASET")
+
+
+class BuildError(Exception):
+    """Bad input: what was wrong and what to do."""
+
+
+def docker(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, cwd=ROOT, **kwargs)
+
+
+def pip_config(key: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", key], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def bake_targets(names: list[str], env: dict[str, str]) -> dict[str, dict]:
+    """The targets as docker-bake.hcl resolves them with this environment."""
+    out = docker("buildx", "bake", "-f", str(BAKE_FILE), "--print", *names, env=env)
+    if out.returncode != 0:
+        known = docker("buildx", "bake", "-f", str(BAKE_FILE), "--print", "workshop-gpu", "workshop-cpu", "hub", env=env)
+        listed = ", ".join(json.loads(known.stdout)["target"]) if known.returncode == 0 else "see docker-bake.hcl"
+        raise BuildError(f"docker-bake.hcl has no image {' '.join(names)} ({out.stderr.strip().splitlines()[-1]}). "
+                         f"Images: {listed} (make image FLAVOR=cpu|gpu, make hub-image)")
+    return json.loads(out.stdout)["target"]
+
+
+def usable(image: str) -> bool:
+    """On this engine already, or pullable now."""
+    if docker("image", "inspect", image).returncode == 0:
+        return True
+    return docker("pull", "-q", image, timeout=int(os.environ.get("PULL_TIMEOUT", "300"))).returncode == 0
+
+
+def local_base() -> str:
+    """The Debian 12 base built from Debian's archive, for hosts that cannot pull."""
+    if docker("image", "inspect", LOCAL_BASE).returncode == 0:
+        return LOCAL_BASE
+    if os.geteuid() == 0 and shutil.which("debootstrap"):
+        subprocess.run([str(ROOT / "docker" / "make-base-image.sh"), LOCAL_BASE], check=True)
+        return LOCAL_BASE
+    raise BuildError(
+        "no usable base image. Pass BASE_IMAGE=NAME (a Debian 12 or Ubuntu 24.04 image this engine has), "
+        f"or build one from Debian's archive: sudo apt-get install debootstrap && sudo docker/make-base-image.sh {LOCAL_BASE}"
+    )
+
+
+def choose_bases(targets: dict[str, dict]) -> list[str]:
+    """`--set` options that replace a base image nobody can pull with the local one."""
+    wanted = os.environ.get("BASE_IMAGE", "")
+    sets = []
+    for name, target in targets.items():
+        base = wanted or target["args"]["BASE_IMAGE"]
+        if usable(base):
+            if wanted:
+                sets.append(f"{name}.args.BASE_IMAGE={wanted}")
+            continue
+        if wanted:
+            raise BuildError(f"BASE_IMAGE={wanted} is neither on this engine nor pullable. Pass another, or build a "
+                             f"local Debian 12 base: sudo docker/make-base-image.sh {LOCAL_BASE}, then BASE_IMAGE={LOCAL_BASE}")
+        print(f"build: {name}: the base image {base} cannot be pulled here; using the local Debian 12 base {LOCAL_BASE}")
+        sets.append(f"{name}.args.BASE_IMAGE={local_base()}")
+    return sets
+
+
+def settings(targets: list[str]) -> dict[str, str]:
+    """The environment bake reads its variables from, with this script's defaults filled in."""
+    env = dict(os.environ)
+    env.pop("BASE_IMAGE", None)  # handled per target by choose_bases
+    ca = env.get("CA_BUNDLE") or env.get("PIP_CERT") or env.get("SSL_CERT_FILE") or ""
+    if ca and not os.access(ca, os.R_OK):
+        raise BuildError(f"CA_BUNDLE={ca} is not a readable file (it is the CA bundle of your TLS-inspecting proxy)")
+    env["CA_BUNDLE"] = ca
+    if "workshop-cpu" in targets and not env.get("TORCH_CPU_WHEELHOUSE"):
+        env["TORCH_CPU_WHEELHOUSE"] = pip_config("global.find-links")
+        if not env["TORCH_CPU_WHEELHOUSE"]:
+            raise BuildError("workshop-cpu needs TORCH_CPU_WHEELHOUSE=DIR, a directory holding "
+                             "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl (PyTorch's CPU wheel index has it)")
+    data = env.get("WORKSHOP_DATA", "")
+    if data and not Path(data).is_dir():
+        raise BuildError(f"WORKSHOP_DATA={data} is not a directory")
+    for name in BAKED_PATHS:
+        if env.get(name, "").startswith("/") and not data:
+            raise BuildError(f"{name}={env[name]} is a local path: give the directory it comes from with WORKSHOP_DATA=DIR")
+    git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()  # noqa: E731
+    env.setdefault("VCS_REF", git("rev-parse", "--short", "HEAD"))
+    env["WORKSHOP_VERSION"] = (env.get("WORKSHOP_VERSION") or git("describe", "--tags", "--always", "--dirty") or "dev").replace("/", "-")
+    env.setdefault("BUILD_DATE", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return env
+
+
+def build(targets: list[str], bake_options: list[str] = (), size: bool = False) -> list[str]:
+    """Build and load the targets; returns the tags made."""
+    if docker("info").returncode != 0:
+        raise BuildError("no Docker engine answers (docker info failed). Start Docker; on a Debian CI host see .ci/run.")
+    if docker("buildx", "version").returncode != 0:
+        raise BuildError("docker buildx is missing (Debian: apt-get install docker-buildx)")
+    env = settings(targets)
+    resolved = bake_targets(targets, env)
+    command = ["docker", "buildx", "bake", "-f", str(BAKE_FILE), "--load", *targets]
+    command += [option for item in choose_bases(resolved) for option in ("--set", item)]
+    if not sys.stdout.isatty():
+        command.append("--progress=plain")
+    command += list(bake_options)
+    tags = [tag for target in resolved.values() for tag in target["tags"]]
+    print(f"build: {', '.join(targets)} -> {', '.join(tags)} (version {env['WORKSHOP_VERSION']})", flush=True)
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    if size:
+        for target in resolved.values():
+            subprocess.run([sys.executable, str(ROOT / "docker" / "image_size.py"), target["tags"][0]], check=True)
+    return tags
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("targets", nargs="+", help="docker-bake.hcl targets: workshop-gpu, workshop-cpu, hub")
+    parser.add_argument("--size", action="store_true", help="print each image's size (uncompressed and as pulled)")
+    args, bake_options = parser.parse_known_args(argv)
+    try:
+        build(args.targets, [o for o in bake_options if o != "--"], args.size)
+    except BuildError as error:
+        print(f"build: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:
+        return error.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
