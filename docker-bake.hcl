@@ -82,25 +82,22 @@ group "default" {
   targets = ["workshop-gpu"]
 }
 
-# The attendee image for GPU hosts (the hub) and compose.gpu.yaml.
-target "workshop-gpu" {
+# The attendee image, one target per flavour: workshop-gpu for GPU hosts (the hub) and
+# compose.gpu.yaml; workshop-cpu for laptops and CI (torch's CPU build, the short lab size).
+target "workshop" {
+  name       = "workshop-${flavor}"
+  matrix     = { flavor = ["gpu", "cpu"] }
   context    = "."
   dockerfile = "docker/Dockerfile"
-  args       = merge({ FLAVOR = "gpu", BASE_IMAGE = GPU_BASE_IMAGE }, provenance(), baked(WORKSHOP_LAB_SIZE))
-  contexts   = merge(given("wheelhouse", GPU_WHEELHOUSE), given("workshop-data", WORKSHOP_DATA))
-  secret     = secrets()
-  tags       = ["${IMAGE_NAME}:gpu", "${IMAGE_NAME}:${WORKSHOP_VERSION}-gpu"]
-}
-
-# Laptops and CI: torch's CPU build, the short lab size.
-target "workshop-cpu" {
-  context    = "."
-  dockerfile = "docker/Dockerfile"
-  args = merge({ FLAVOR = "cpu", BASE_IMAGE = CPU_BASE_IMAGE }, provenance(),
-  baked(WORKSHOP_LAB_SIZE == "" ? "smoke" : WORKSHOP_LAB_SIZE))
-  contexts = merge(given("wheelhouse", TORCH_CPU_WHEELHOUSE), given("workshop-data", WORKSHOP_DATA))
-  secret   = secrets()
-  tags     = ["${IMAGE_NAME}:cpu", "${IMAGE_NAME}:${WORKSHOP_VERSION}-cpu"]
+  args = merge(
+    { FLAVOR = flavor, BASE_IMAGE = flavor == "gpu" ? GPU_BASE_IMAGE : CPU_BASE_IMAGE },
+    provenance(),
+    baked(flavor == "cpu" && WORKSHOP_LAB_SIZE == "" ? "smoke" : WORKSHOP_LAB_SIZE),
+  )
+  contexts = merge(given("wheelhouse", flavor == "gpu" ? GPU_WHEELHOUSE : TORCH_CPU_WHEELHOUSE),
+  given("workshop-data", WORKSHOP_DATA))
+  secret = secrets()
+  tags   = ["${IMAGE_NAME}:${flavor}", "${IMAGE_NAME}:${WORKSHOP_VERSION}-${flavor}"]
 }
 
 # JupyterHub with the workshop's spawner, authenticator and roster (hub/).
