@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the `workshop` helpers beside fsdp/
 
 import torch
 import torch.distributed as dist
