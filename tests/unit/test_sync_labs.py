@@ -22,12 +22,18 @@ def test_first_start_copies_everything(tmp_path):
     assert set(record["files"]) == {"01.ipynb", "workshop/settings.py"}
 
 
-def test_updates_untouched_files_and_puts_new_versions_beside_changed_ones(tmp_path):
+def shipped_v1(tmp_path):
+    """An image with two v1 notebooks, synced once into a fresh work folder."""
     image, work = tmp_path / "image", tmp_path / "work"
     image.mkdir()
     (image / "01.ipynb").write_text("v1")
     (image / "02.ipynb").write_text("v1")
     sync_labs.sync(image, work, "v1")
+    return image, work
+
+
+def test_updates_untouched_files_and_puts_new_versions_beside_changed_ones(tmp_path):
+    image, work = shipped_v1(tmp_path)
     (work / "02.ipynb").write_text("the student's work")
     (image / "01.ipynb").write_text("v2")
     (image / "02.ipynb").write_text("v2")
@@ -42,11 +48,7 @@ def test_updates_untouched_files_and_puts_new_versions_beside_changed_ones(tmp_p
 
 
 def test_same_image_restart_keeps_changes_and_restores_deleted(tmp_path):
-    image, work = tmp_path / "image", tmp_path / "work"
-    image.mkdir()
-    (image / "01.ipynb").write_text("v1")
-    (image / "02.ipynb").write_text("v1")
-    sync_labs.sync(image, work, "v1")
+    image, work = shipped_v1(tmp_path)
     (work / "01.ipynb").write_text("edited")
     (work / "02.ipynb").unlink()
     assert sync_labs.sync(image, work, "v1") == []
