@@ -7,9 +7,10 @@ Examples:
     smoke --model DIR --causal-model DIR    other models (Hub ids or local directories)
     smoke --lab-size workshop               the classroom-size run (GPU recommended)
 
-Prints one line per task (PASS / FAIL / SKIPPED, seconds), the error and cell for each
-failure, and a final `N passed, N failed, N skipped`; exits 1 if any task failed, 2 on
-bad options. Writes junit.xml, report.md and the executed notebooks under --output.
+Prints one line per task (PASS / FAIL / SKIPPED, seconds, peak memory, disk written), the
+error and cell for each failure, the disk the labs left against --disk-limit, and a final
+`N passed, N failed, N skipped`; exits 1 if any task failed or the disk limit was exceeded,
+2 on bad options. Writes junit.xml, report.md and the executed notebooks under --output.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from smoke.notebooks import LabNotebook, Task, discover
-from smoke.report import failure_detail, summary_line, task_line, write_junit, write_markdown
+from smoke.report import DiskBudget, failure_detail, summary_line, task_line, write_junit, write_markdown
 from smoke.runner import FAIL, NotebookRun, TaskResult
+from smoke.usage import disk_usage, parse_size
 
 # Tasks that use what an earlier task of the same notebook built.
 DEPENDS = {"4B": ["4A"], "4C": ["4A"], "4E": ["4A"], "5B": ["5A"], "5C": ["5A"], "5D": ["5A"], "6C": ["6B"], "6D": ["6B"], "6E": ["6B"]}
 STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}
+# A 1 TB host disk shared by 60 attendees, with room for the images and the system.
+DEFAULT_DISK_LIMIT = "2GB"
 
 
 def usage_error(message: str) -> SystemExit:
@@ -53,9 +57,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", help="sentiment dataset: Hub id or local directory (sets WORKSHOP_DATASET)")
     parser.add_argument("--lab-size", choices=["smoke", "workshop", "full"], default=os.environ.get("SMOKE_LAB_SIZE", "smoke"),
                         help="how much data and how many steps (default: smoke, minutes on a CPU)")
+    parser.add_argument("--disk-limit", default=os.environ.get("SMOKE_DISK_LIMIT", DEFAULT_DISK_LIMIT),
+                        help="most disk the labs may leave per attendee, e.g. 2GB or 500MB; the run fails above it "
+                             f"(default: $SMOKE_DISK_LIMIT or {DEFAULT_DISK_LIMIT})")
     parser.add_argument("--cell-timeout", type=int, default=1800, help="seconds one notebook cell may run (default: 1800)")
     parser.add_argument("--list", action="store_true", help="list the tasks that would run, and exit")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.disk_limit = parse_size(args.disk_limit)
+    except ValueError as error:
+        parser.error(f"--disk-limit / SMOKE_DISK_LIMIT: {error}")
+    return args
 
 
 def select(notebooks: list[LabNotebook], labs: str | None, tasks: str | None) -> list[tuple[LabNotebook, list[Task]]]:
@@ -158,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in environment.items():
         console.print(f"{key:>15}: {value}")
 
+    # The training runs of this harness run only: the disk figures are what one attendee's labs leave.
+    runs = args.output / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.mkdir(parents=True)
     results: list[TaskResult] = []
     started = time.monotonic()
     total = sum(len(tasks) for _, tasks in chosen)
@@ -177,11 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                 progress.console.print(f"        {result.message}", markup=False)
 
         for nb, tasks in chosen:
-            NotebookRun(nb, args.cell_timeout, args.output / "executed").run(tasks, on_start, on_done)
+            NotebookRun(nb, args.cell_timeout, args.output / "executed", runs).run(tasks, on_start, on_done)
 
     seconds = time.monotonic() - started
-    write_junit(results, args.output / "junit.xml", seconds)
-    write_markdown(results, args.output / "report.md", environment, seconds)
+    disk = DiskBudget(used=disk_usage(runs), limit=args.disk_limit)
+    write_junit(results, args.output / "junit.xml", seconds, disk)
+    write_markdown(results, args.output / "report.md", environment, seconds, disk)
+    console.print(f"[{'bold red' if disk.exceeded else 'green'}]{disk.line()}[/]")
+    if disk.exceeded:
+        console.print(disk.fix(), markup=False)
     console.print(f"report: {args.output / 'report.md'}  junit: {args.output / 'junit.xml'}")
     console.print(summary_line(results), markup=False)
-    return 1 if any(result.status == FAIL for result in results) else 0
+    return 1 if disk.exceeded or any(result.status == FAIL for result in results) else 0

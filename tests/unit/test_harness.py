@@ -78,7 +78,8 @@ def test_failure_names_error_and_cell(tiny_run):
 def test_junit_and_markdown_reports(tiny_run):
     _, out = tiny_run
     suite = ET.parse(out / "junit.xml").getroot()
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "2", "1")
+    # four tasks and the disk budget
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "2", "1")
     skipped = suite.find(".//testcase[skipped]/skipped")
     assert "no Hugging Face token" in skipped.get("message")
     report = (out / "report.md").read_text()
@@ -114,3 +115,47 @@ def test_unknown_task_is_refused(tmp_path):
     notebook(tmp_path / "01_x.ipynb", [("a = 1", "task-1A")])
     result = run_smoke(tmp_path, tmp_path / "out", "--tasks", "9Z")
     assert result.returncode != 0 and "unknown task(s) 9Z" in (result.stdout + result.stderr)
+
+
+def test_each_task_costs_are_measured_and_the_disk_limit_fails_the_run(tmp_path):
+    # One task writes 3 MB of "checkpoint" under the output folder and holds 200 MB of memory;
+    # another frees what it wrote before. The limit is below what is left.
+    notebook(tmp_path / "03_tiny.ipynb", [
+        ("import os\nruns = os.environ['WORKSHOP_OUTPUT_DIR']", None),
+        ("ballast = bytearray(200 * 2**20)\n"
+         "open(os.path.join(runs, 'checkpoint.bin'), 'wb').write(os.urandom(3 * 2**20))\n"
+         "import time; time.sleep(1)\n"
+         "trainer = None", "task-3D"),
+    ])
+    result = run_smoke(tmp_path, tmp_path / "out", "--disk-limit", "2MB")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "disk left by the labs: 3.0 MB, OVER the limit of 2.0 MB per attendee" in result.stdout
+    assert "--disk-limit / SMOKE_DISK_LIMIT" in result.stdout
+    suite = ET.parse(tmp_path / "out" / "junit.xml").getroot()
+    case = suite.find("testcase[@classname='03_tiny']")
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert 3 * 2**20 <= int(properties["disk_written_bytes"]) < 4 * 2**20
+    assert int(properties["peak_rss_bytes"]) > 200 * 2**20
+    assert "gpu_peak_bytes" not in properties  # no GPU here: no figure rather than a zero
+    assert suite.find("testcase[@classname='budget']/failure") is not None
+    suite_properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert suite_properties["disk_limit_bytes"] == str(2 * 2**20) and "lab_3_disk_written_bytes" in suite_properties
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| 3D" in report and "| 3.0 MB |" in report
+
+
+def test_disk_limit_from_the_environment_and_bad_values(tmp_path):
+    notebook(tmp_path / "03_tiny.ipynb", [("trainer = None", "task-3D")])
+    bad = subprocess.run(
+        [sys.executable, "-m", "smoke", "--labs-dir", str(tmp_path), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, env=smoke_env(SMOKE_DISK_LIMIT="two gigs"), timeout=60,
+    )
+    assert bad.returncode == 2 and "--disk-limit / SMOKE_DISK_LIMIT: 'two gigs' is not a size" in bad.stderr
+
+
+def test_sizes_parse_in_binary_units():
+    from smoke.usage import human, parse_size
+
+    assert parse_size("2GB") == 2 * 2**30 and parse_size("500 mb") == 500 * 2**20 and parse_size("1.5G") == 3 * 2**29
+    assert parse_size("4096") == 4096
+    assert human(3 * 2**20) == "3.0 MB" and human(-2048) == "-2 KB" and human(None) == "-"
