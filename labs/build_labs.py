@@ -22,7 +22,7 @@ import jupytext
 from notes.sourcelinks import build_notes, render
 
 LABS = Path(__file__).resolve().parent
-COPIED = ("workshop", "fsdp")
+COPIED = ("workshop", "fsdp", "distributed")
 
 
 def build(out: Path) -> list[Path]:

@@ -11,12 +11,18 @@
 # version, `workshop` the classroom default, `full` everything). In the workshop image
 # models and data are already cached and `HF_HUB_OFFLINE=1`: nothing is downloaded.
 #
-# *Changed since the seed (transformers 4.57 → 5.x):* the seed trained on a 2-example
-# dataset, so no step count it asked for (save every 50 steps, warm up 100) ever happened;
-# we use a real sentiment dataset. The seed's `remove_unused_columns=False` sent the raw
-# `text` and `meta` columns into the model and the collator and failed; we keep the default
-# and give every `Trainer` the tokenizer as `processing_class=` (the v5 name of the old
-# `tokenizer=` argument), which pads each batch dynamically.
+# Two kinds of notes follow the tasks: *Changed in transformers 5* (the seed's code worked
+# on 4.57 and does not now) and *The seed's code was wrong* (it failed or misled on 4.57 too).
+#
+# *The seed's code was wrong:* its 2-example dataset made every run one step long, so the
+# steps it asked for (save every 50, warm up 100) never happened; we use a real sentiment dataset.
+#
+# *The seed's code was wrong:* `remove_unused_columns=False` sent `meta` into `forward`
+# (a TypeError in 4.57) and lets the raw text reach the collator, where padding fails; we keep
+# the default and give the Trainers the tokenizer as `processing_class=`, which pads each batch.
+#
+# *Changed in transformers 5:* `Trainer(tokenizer=...)` is gone (4.57 accepted it as a
+# deprecated alias of `processing_class=`).
 
 # %% tags=["task-setup"]
 import os
@@ -60,5 +66,8 @@ base_args = TrainingArguments(
     per_device_train_batch_size=8,
     num_train_epochs=1,
     logging_steps=10,
+    # By default every train() ends with a checkpoint: weights plus optimizer state, about
+    # 0.8 GB for DistilBERT. The labs save only where saving is the lesson (3A, Lab 5).
+    save_strategy="no",
     seed=LAB.seed,
 )

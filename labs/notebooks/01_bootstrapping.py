@@ -55,51 +55,55 @@ print("train() re-created the model:", model_init_trainer.model is not model_bef
 # %% [markdown]
 # ## Task 1C — Accelerator plugins (FSDP)
 #
-# **Source:** [[Trainer.create_accelerator_and_postprocess]]
+# **Source:** [[Trainer.create_accelerator_and_postprocess]], [[Trainer._prepare_for_training]]
 #
-# FSDP shards parameters, gradients and optimizer state across processes, so it needs
-# several processes: it cannot run inside this single notebook kernel. The training code
-# lives in `fsdp/train_fsdp.py` (the seed's `fsdp_args` with `fsdp="full_shard"`,
-# gradient checkpointing and `torch_compile=True`) and the launcher's settings in
-# `fsdp/fsdp.yaml`, an accelerate config file. From a terminal you would type
-# `accelerate launch --config_file fsdp/fsdp.yaml --num_processes 2 fsdp/train_fsdp.py`;
-# the cell below does the same.
+# FSDP shards parameters, gradients and optimizer state across processes, and Trainer only
+# enables it in a distributed launch, so it cannot run inside this notebook kernel. The
+# training code is `fsdp/train_fsdp.py` (the seed's FSDP arguments, gradient checkpointing,
+# `torch_compile=True`) with the accelerate config `fsdp/fsdp.yaml`; the cell below runs the
+# `accelerate launch` command you would type in a terminal.
 #
-# One process per GPU; with one GPU FSDP still runs (one shard holds everything); on a
-# machine without a GPU we start 2 CPU processes — and Trainer then quietly uses DDP,
-# not FSDP. The script writes `fsdp_report.json` saying which wrapper really ran.
+# - With several GPUs it starts one process per GPU, and accelerate's FSDP plugin shards the
+#   model with FSDP2 (`fully_shard`) when Trainer prepares it.
+# - With one GPU or none it starts 2 CPU processes talking over gloo, the GPU hidden:
+#   accelerate 1.15 has no FSDP on the CPU (it would wrap DDP), so the script shards the model
+#   while loading it, `from_pretrained(..., distributed_config=DistributedConfig(fsdp_size=2,
+#   fsdp_plan=...))`, one FSDP2 unit per transformer layer, and Trainer trains that model
+#   without wrapping it again.
 #
-# *Changed since the seed:* `fsdp=` in a notebook kernel never started FSDP (one process:
-# v5 refuses with "Using fsdp only works in distributed training"); it has to be launched.
-# And `fsdp="full_shard"` is now spelled `fsdp=True, fsdp_config={"reshard_after_forward": True}`.
+# `fsdp_report.json` shows what each rank really holds (the word-embedding matrix split by
+# rows into two halves, for example), and redoes Trainer's first step in one process on both
+# ranks' batches: equal loss and gradients show the ranks' gradients were averaged.
+#
+# *The seed's code was wrong:* `fsdp=` in a one-process notebook kernel never ran FSDP; 4.57
+# already raised "Using fsdp only works in distributed training". It has to be started with
+# `accelerate launch`.
+#
+# *Changed in transformers 5:* the string form `fsdp="full_shard"` is deprecated; write
+# `fsdp=True, fsdp_config={"reshard_after_forward": True}` (FSDP2 is now the default version).
+#
+# *Changed in transformers 5:* with several processes Trainer multiplies this classifier's
+# loss by the number of processes (its `forward` takes `**kwargs`, so Trainer assumes it
+# averages over all processes' tokens itself); the script sets `model.accepts_loss_kwargs = False`.
 
 # %% tags=["task-1C"]
 import json
-import subprocess
-import sys
 
 import torch
 
-import os
+from workshop.launch import accelerate_launch
 
-num_processes = torch.cuda.device_count() if torch.cuda.is_available() else 2
-launch_env = dict(os.environ)
-if not torch.cuda.is_available():
-    launch_env["ACCELERATE_USE_CPU"] = "true"  # several CPU processes talking over gloo
-launch = ["accelerate", "launch", "--config_file", "fsdp/fsdp.yaml", "--num_processes", str(num_processes),
-          "fsdp/train_fsdp.py", "--output-dir", LAB.out("fsdp")]
-print("$", " ".join(launch))
-# Stream the processes' output into the notebook (a plain subprocess would print to the server's log).
-with subprocess.Popen([sys.executable, "-m", "accelerate.commands.launch", *launch[2:]], env=launch_env,
-                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
-    for line in process.stdout:
-        print(line, end="")
-if process.returncode:
-    raise RuntimeError(f"accelerate launch exited with status {process.returncode}: see its output above")
-
+gpus = torch.cuda.device_count()
+num_processes = gpus if gpus >= 2 else 2  # one process per GPU; otherwise 2 CPU processes
+accelerate_launch(
+    ["--config_file", "fsdp/fsdp.yaml", "--num_processes", str(num_processes),
+     "fsdp/train_fsdp.py", "--output-dir", LAB.out("fsdp")],
+    cpu=gpus < 2,
+)
 with open(f"{LAB.out('fsdp')}/fsdp_report.json") as handle:
     fsdp_report = json.load(handle)
-print(json.dumps(fsdp_report, indent=2))
+print(json.dumps({key: fsdp_report[key] for key in ("wrapper", "world_size", "backend", "ranks", "parameters")}, indent=1))
+print(json.dumps(fsdp_report["gradient_check"], indent=1))
 
 # %% [markdown]
 # ## Task 1D — Custom data collator
@@ -109,10 +113,13 @@ print(json.dumps(fsdp_report, indent=2))
 # A collator turns a list of examples into a batch. This one carries the `meta` column
 # (side information the model never sees) alongside the padded tensors.
 #
-# *Changed since the seed:* `remove_unused_columns=False` is what lets `meta` (and `text`)
-# reach the collator at all, so the collator must drop the raw text, and `meta` must be
-# taken out of the batch before the model's `forward` — v5 models silently ignore unknown
-# keyword arguments, so nothing would tell you it was lost.
+# *The seed's code was wrong:* `remove_unused_columns=False` is what lets `meta` reach the
+# collator, but it also lets the raw text in, which the seed's collator tried to pad and
+# failed (on 4.57 too); this collator drops it.
+#
+# *Changed in transformers 5:* a `meta` left in the batch is silently ignored (the model's
+# `forward` now takes `**kwargs`; 4.57 raised TypeError), so take it out before `forward` or
+# you lose it unnoticed.
 
 # %% tags=["task-1D"]
 from dataclasses import dataclass
@@ -149,6 +156,7 @@ collator_args = TrainingArguments(
     num_train_epochs=1,
     logging_steps=10,
     remove_unused_columns=False,  # let `meta` and `text` reach the collator
+    save_strategy="no",
     seed=LAB.seed,
 )
 collator_trainer = MetaAwareTrainer(
@@ -169,9 +177,9 @@ print(f"the collator delivered meta for {len(collator_trainer.seen_meta)} exampl
 # Override `get_train_dataloader` to oversample the negative class 5:1 with a
 # `WeightedRandomSampler`.
 #
-# *Changed since the seed:* iterating `self.train_dataset` to read labels decodes every row;
-# read the `labels` column once instead. The returned loader goes through
-# `self.accelerator.prepare`, as Trainer's own does, so it works on several GPUs.
+# *The seed's code was wrong:* iterating `self.train_dataset` decodes every row (read the
+# `labels` column once), and its loader skipped `_remove_unused_columns` and
+# `accelerator.prepare`, which Trainer's own loader applied in 4.57 too.
 
 # %% tags=["task-1E"]
 import torch

@@ -12,6 +12,9 @@
 
 
 # %%
+from workshop.curves import plot_history
+
+
 def learning_rates(trainer):
     """The learning rate Trainer logged at each logging step."""
     return [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
@@ -27,12 +30,12 @@ def unwrap(optimizer):
 #
 # **Source:** [[Trainer.get_optimizer_cls_and_kwargs]], [[Trainer.create_scheduler]]
 #
-# `optim="adafactor"` is translated into an optimizer class by the switchboard in
-# `get_optimizer_cls_and_kwargs`; the scheduler warms up over the first 10% of steps and
-# then stays constant.
+# `get_optimizer_cls_and_kwargs` dispatches `optim="adafactor"` to its handler in
+# `trainer_optimizer.py`; the scheduler warms up over the first 10% of steps and then stays
+# constant.
 #
-# *Changed since the seed:* `warmup_ratio` is gone in v5; `warmup_steps` takes a float
-# below 1 as a ratio of the total steps.
+# *Changed in transformers 5:* `warmup_ratio` is gone (TypeError); `warmup_steps` takes a
+# float below 1 as a ratio of the total steps (4.57 accepted only an integer there).
 
 # %% tags=["task-2A"]
 adafactor_args = TrainingArguments(
@@ -44,6 +47,7 @@ adafactor_args = TrainingArguments(
     lr_scheduler_type="constant_with_warmup",
     warmup_steps=0.1,
     logging_steps=5,
+    save_strategy="no",
     seed=LAB.seed,
 )
 adafactor_trainer = Trainer(
@@ -55,6 +59,7 @@ adafactor_trainer = Trainer(
 adafactor_trainer.train()
 print("optimizer:", type(unwrap(adafactor_trainer.optimizer)).__name__)
 print("learning rates:", learning_rates(adafactor_trainer))
+plot_history(adafactor_trainer, "learning_rate", title="Adafactor: warmup, then constant")
 
 # %% [markdown]
 # ## Task 2B — Inject a custom optimizer
@@ -83,10 +88,16 @@ print("Trainer used our optimizer:", unwrap(trainer_with_optimizer.optimizer) is
 # %% [markdown]
 # ## Task 2C — Manual optimizer + scheduler
 #
-# **Source:** [[Trainer.create_optimizer_and_scheduler]]
+# **Source:** [[Trainer.create_optimizer_and_scheduler]], [[Trainer.create_scheduler]], [[Trainer._prepare_for_training]]
 #
-# Create the optimizer and scheduler yourself before `train()`; Trainer only creates the
-# ones that are still missing, so yours are used.
+# Create the optimizer and the scheduler before `train()` with Trainer's own
+# `create_optimizer_and_scheduler`, then see which of them `train()` uses. It keeps the
+# optimizer. The scheduler is a different story: `create_scheduler` marks the one it builds
+# as Trainer's own (`_created_lr_scheduler`), and `_prepare_for_training` throws that one
+# away at `train()` and builds a new one for the steps the run will really take.
+#
+# *The seed's code was wrong:* its hand-made scheduler was never used: 4.57's `train()` also
+# discarded a scheduler built by `create_scheduler` and rebuilt it for the real step count.
 
 # %% tags=["task-2C"]
 manual_trainer = Trainer(
@@ -100,20 +111,46 @@ num_training_steps = num_batches_per_epoch * int(manual_trainer.args.num_train_e
 manual_trainer.create_optimizer_and_scheduler(num_training_steps=num_training_steps)
 manual_optimizer, manual_scheduler = manual_trainer.optimizer, manual_trainer.lr_scheduler
 manual_trainer.train()
-print(f"{num_training_steps} steps planned, {manual_trainer.state.global_step} run")
-print("learning rates:", learning_rates(manual_trainer))
+print("train() kept our optimizer:", unwrap(manual_trainer.optimizer) is manual_optimizer)
+print("train() kept our scheduler:", manual_trainer.lr_scheduler is manual_scheduler)
+
+# %% [markdown]
+# To keep a schedule of your own, build it yourself and hand Trainer both objects:
+# `optimizers=(optimizer, scheduler)`. A scheduler passed in is never replaced. Here it is
+# a constant learning rate, which `base_args` alone would never give (its default is a
+# linear decay to zero), so the logged rates show whose scheduler ran.
+
+# %% tags=["task-2C"]
+from torch.optim import AdamW
+from transformers import get_constant_schedule
+
+own_model = model_init()
+own_optimizer = AdamW(own_model.parameters(), lr=base_args.learning_rate)
+own_scheduler = get_constant_schedule(own_optimizer)
+own_trainer = Trainer(
+    model=own_model,
+    args=base_args,
+    train_dataset=train_ds,
+    processing_class=tokenizer,
+    optimizers=(own_optimizer, own_scheduler),
+)
+own_trainer.train()
+print("train() kept our scheduler:", own_trainer.lr_scheduler is own_scheduler)
+plot_history({"create_scheduler (replaced)": manual_trainer, "passed in optimizers=": own_trainer}, "learning_rate")
 
 # %% [markdown]
 # ## Task 2D — Cosine schedule
 #
-# **Source:** [[Trainer.create_scheduler]]
+# **Source:** [[Trainer.create_scheduler]], [[Trainer._prepare_for_training]]
 #
-# Warm up linearly, then follow a cosine down to zero at the last step.
+# Warm up linearly, then follow a cosine down to zero. The seed builds the optimizer and a
+# 1000-step scheduler by hand before `train()`; as in 2C, `train()` replaces that scheduler
+# with one sized for the steps it really runs, so the cosine reaches zero at the last step
+# whatever number you gave. The warmup length comes from the lab size
+# (`LAB.size.warmup_steps`: 100 in the classroom, fewer in the short smoke run).
 #
-# *Changed since the seed:* the seed built a 1000-step scheduler by hand and then trained
-# for far fewer steps, so the cosine never came down. Size the schedule by the steps that
-# will actually run (here: let `train()` build it). The warmup length comes from the lab
-# size (`LAB.size.warmup_steps`: 100 in the classroom, fewer in the short smoke run).
+# *The seed's code was wrong:* `train()` discarded its 1000-step scheduler (on 4.57 too) and
+# rebuilt it for the real run: one step of a 2-example dataset, inside the 100-step warmup.
 
 # %% tags=["task-2D"]
 cosine_args = TrainingArguments(
@@ -124,6 +161,7 @@ cosine_args = TrainingArguments(
     lr_scheduler_type="cosine",
     warmup_steps=LAB.size.warmup_steps,
     logging_steps=5,
+    save_strategy="no",
     seed=LAB.seed,
 )
 cosine_trainer = Trainer(
@@ -132,19 +170,33 @@ cosine_trainer = Trainer(
     train_dataset=train_ds,
     processing_class=tokenizer,
 )
+cosine_trainer.create_optimizer()
+seed_scheduler = cosine_trainer.create_scheduler(num_training_steps=1000)
 cosine_trainer.train()
-print("scheduler:", cosine_trainer.args.lr_scheduler_type)
-print("learning rates:", learning_rates(cosine_trainer))
+print("train() kept the 1000-step scheduler:", cosine_trainer.lr_scheduler is seed_scheduler)
+print(f"{cosine_trainer.state.global_step} steps run; learning rates:", learning_rates(cosine_trainer))
+plot_history(cosine_trainer, "learning_rate", title="cosine with warmup, sized by train()")
 
 # %% [markdown]
 # ## Task 2E — Gradient clipping & norm logging
 #
-# **Source:** [[Trainer._clip_grad_norm]], [[Trainer._maybe_log_save_evaluate]]
+# **Source:** [[Trainer._clip_grad_norm]], [[Trainer._maybe_log_save_evaluate]], [[TrainerCallback]]
 #
 # Clip gradients to a norm of 0.5, accumulate 2 batches per step, and print the gradient
-# norm each time Trainer logs. (The logged `grad_norm` is the norm *before* clipping.)
+# norm each time Trainer logs. The logged `grad_norm` is the norm *before* clipping
+# (`_clip_grad_norm` returns it). To see the clipping itself, a second callback measures
+# the norm in `on_pre_optimizer_step`, which Trainer calls after clipping and before the
+# optimizer step: it never exceeds 0.5.
+#
+# *Changed in transformers 5:* with gradient accumulation, Trainer divides each micro-batch's
+# loss by the accumulation steps only when the model's `forward` takes no `**kwargs`
+# (`model_accepts_loss_kwargs`). DistilBERT and BERT now take them, so Trainer assumes their
+# loss is already normalised (a sequence classifier's is not): the logged loss and the
+# gradient here are the *sum* of the 2 micro-batch means, about twice one batch's. 4.57
+# divided. Set `loss_is_scaled_for_ga = False` on a Trainer subclass to get the mean back.
 
 # %% tags=["task-2E"]
+import torch
 from transformers import TrainerCallback
 
 
@@ -152,6 +204,17 @@ class GradNormPrinter(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "grad_norm" in logs:
             print(f"step={state.global_step} grad_norm={logs['grad_norm']:.4f}")
+
+
+class ClippedNormRecorder(TrainerCallback):
+    """The gradient norm the optimizer really steps with, one entry per optimizer step."""
+
+    def __init__(self):
+        self.history = []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+        self.history.append({"step": state.global_step + 1, "grad_norm": float(norm)})
 
 
 clip_args = TrainingArguments(
@@ -162,13 +225,17 @@ clip_args = TrainingArguments(
     gradient_accumulation_steps=2,
     logging_strategy="steps",
     logging_steps=10,
+    save_strategy="no",
     seed=LAB.seed,
 )
+clipped_norms = ClippedNormRecorder()
 clip_trainer = Trainer(
     model=model_init(),
     args=clip_args,
     train_dataset=train_ds,
     processing_class=tokenizer,
-    callbacks=[GradNormPrinter()],
+    callbacks=[GradNormPrinter(), clipped_norms],
 )
 clip_trainer.train()
+print("Trainer divides each micro-batch's loss by the accumulation steps:", not clip_trainer.model_accepts_loss_kwargs)
+plot_history({"logged (before clipping)": clip_trainer, "stepped with (after clipping)": clipped_norms.history}, "grad_norm")

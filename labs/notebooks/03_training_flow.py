@@ -3,7 +3,7 @@
 #
 # **Goal:** Manipulate the core training loop and reason about gradient flow.
 #
-# **Discuss:** Step through [[Trainer._inner_training_loop]] while running a short training job.
+# **Discuss:** Step through [[Trainer._inner_training_loop]] and its per-epoch [[Trainer._run_epoch]] while running a short training job.
 #
 # **Do:** Encourage learners to inspect `trainer_state.json` between tasks.
 
@@ -15,12 +15,20 @@
 #
 # **Source:** [[Trainer.train]], [[Trainer._load_from_checkpoint]], [[Trainer._load_rng_state]]
 #
-# Train one epoch with a checkpoint every 50 steps, then resume from `checkpoint-50`.
-# The checkpoint holds the weights, optimizer, scheduler, the data position and the RNG
-# state, so the resumed run repeats the first run's steps 51… exactly: compare the losses.
+# Train one epoch with a checkpoint every 50 steps, keeping the newest two
+# (`save_total_limit=2`: each checkpoint holds the weights *and* the optimizer state, about
+# 0.8 GB for DistilBERT). Then resume from the older one. The checkpoint holds the weights,
+# optimizer, scheduler, the position in the data and the RNG state, so the resumed run
+# trains only the steps after the checkpoint, and repeats the first run's losses at those
+# steps exactly (on a CPU to the last digits; a GPU may differ in the last few).
 
 # %% tags=["task-3A"]
+import glob
 import os
+
+from transformers import TrainerCallback
+
+from workshop.curves import plot_history
 
 resume_args = TrainingArguments(
     output_dir=LAB.out("resume"),
@@ -28,7 +36,8 @@ resume_args = TrainingArguments(
     num_train_epochs=1,
     save_strategy="steps",
     save_steps=50,
-    logging_steps=10,
+    save_total_limit=2,
+    logging_steps=5,
     seed=LAB.seed,
 )
 resume_trainer = Trainer(
@@ -38,14 +47,35 @@ resume_trainer = Trainer(
     processing_class=tokenizer,
 )
 resume_trainer.train()
-first_run = {e["step"]: e["loss"] for e in resume_trainer.state.log_history if "loss" in e}
+first_run = list(resume_trainer.state.log_history)
 
-checkpoint = os.path.join(LAB.out("resume"), "checkpoint-50")
-print("checkpoint-50 holds:", sorted(os.listdir(checkpoint)))
+kept = sorted(glob.glob(os.path.join(LAB.out("resume"), "checkpoint-*")), key=lambda path: int(path.rsplit("-", 1)[1]))
+checkpoint = kept[0]  # the older of the two kept: the run has steps left after it
+resumed_from = int(checkpoint.rsplit("-", 1)[1])
+print("checkpoints kept:", [os.path.basename(path) for path in kept])
+print(f"{os.path.basename(checkpoint)} holds:", sorted(os.listdir(checkpoint)))
+
+# %% tags=["task-3A"]
+class StepRecorder(TrainerCallback):
+    """Which optimizer steps a run really trains."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
+resumed_steps = StepRecorder()
+resume_trainer.add_callback(resumed_steps)
 resume_trainer.train(resume_from_checkpoint=checkpoint)
-resumed_run = {e["step"]: e["loss"] for e in resume_trainer.state.log_history if "loss" in e and e["step"] > 50}
-for step, loss in resumed_run.items():
-    print(f"step {step}: first run {first_run[step]:.4f}  resumed {loss:.4f}")
+resumed_run = [entry for entry in resume_trainer.state.log_history if entry["step"] > resumed_from]
+print(f"the resumed run trained steps {resumed_steps.steps[0]}..{resumed_steps.steps[-1]}")
+first_losses = {entry["step"]: entry["loss"] for entry in first_run if "loss" in entry}
+for entry in resumed_run:
+    if "loss" in entry:
+        print(f"step {entry['step']}: first run {first_losses[entry['step']]:.6f}  resumed {entry['loss']:.6f}")
+plot_history({"first run": first_run, f"resumed from checkpoint-{resumed_from}": resumed_run}, "loss", mark_steps=[resumed_from])
 
 # %% [markdown]
 # ## Task 3B — Custom loss shaping
@@ -54,8 +84,8 @@ for step, loss in resumed_run.items():
 #
 # Add an entropy term to the model's loss.
 #
-# *Changed since the seed:* `compute_loss` now also receives `num_items_in_batch` (used to
-# normalise the loss over gradient-accumulation steps); an override must accept it.
+# *The seed's code was wrong:* 4.57 already called `compute_loss(model, inputs,
+# num_items_in_batch=...)`, so the seed's override without that parameter raised TypeError.
 
 # %% tags=["task-3B"]
 import torch
@@ -87,9 +117,10 @@ aux_trainer.train()
 #
 # Write the forward/backward step yourself.
 #
-# *Changed since the seed:* `training_step` now receives `num_items_in_batch`, and the
-# backward pass should go through `self.accelerator.backward(loss)` (plain `loss.backward()`
-# skips mixed-precision scaling and distributed hooks).
+# *The seed's code was wrong:* 4.57 already called `training_step(model, inputs,
+# num_items_in_batch)`, so the two-argument override raised TypeError. Backward goes through
+# `self.accelerator.backward(loss)`: plain `loss.backward()` skips fp16 loss scaling and
+# DeepSpeed's backward.
 
 # %% tags=["task-3C"]
 class ManualStepTrainer(Trainer):

@@ -18,10 +18,9 @@
 #
 # Measure accuracy on the held-out split before and after fine-tuning.
 #
-# *Changed since the seed:* `evaluate` already prefixes every metric with
-# `metric_key_prefix`, so `compute_metrics` returns plain names (`accuracy`), which come back
-# as `validation_accuracy`; the seed's `"validation/accuracy"` ended up as
-# `validation_validation/accuracy`.
+# *The seed's code was wrong:* `evaluate` already prefixed every metric with
+# `metric_key_prefix` in 4.57, so `"validation/accuracy"` came back as
+# `validation_validation/accuracy`; return plain names (`accuracy` → `validation_accuracy`).
 
 # %% tags=["task-4A"]
 import numpy as np
@@ -118,10 +117,9 @@ print("predictions kept:", loss_only_predictions.predictions)
 #
 # **Source:** [[Trainer.evaluation_loop]], [[Trainer.get_eval_dataloader]]
 #
-# *Changed since the seed:* `Trainer.prediction_loop` (and `use_legacy_prediction_loop`)
-# were removed in transformers 5. Call `evaluation_loop` directly with a dataloader: it is
-# what `evaluate` and `predict` use, and it returns predictions, labels, metrics and the
-# number of samples.
+# *Changed in transformers 5:* `Trainer.prediction_loop` and `use_legacy_prediction_loop`
+# were removed. Call `evaluation_loop` directly with a dataloader: it is what `evaluate` and
+# `predict` use, and it returns predictions, labels, metrics and the number of samples.
 
 # %% tags=["task-4E"]
 from transformers import Trainer

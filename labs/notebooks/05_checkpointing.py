@@ -26,6 +26,7 @@ save_args = TrainingArguments(
     per_device_train_batch_size=8,
     num_train_epochs=1,
     logging_steps=10,
+    save_strategy="no",  # no checkpoint at the end of train(): this task saves by hand
     seed=LAB.seed,
 )
 save_trainer = Trainer(
@@ -70,8 +71,12 @@ print("same draws after restoring the RNG:", torch.equal(draw_after_save, draw_a
 # the workshop image runs offline (`HF_HUB_OFFLINE=1`), so there this cell explains why it
 # skips instead of failing.
 #
-# *Changed since the seed:* `push_to_hub` takes no `repo_id`; the repository is the
-# `hub_model_id` training argument (here set on the trainer's arguments before pushing).
+# *The seed's code was wrong:* `push_to_hub` never took `repo_id` (4.57 passed it on to
+# `create_model_card`: TypeError); the repository is the `hub_model_id` training argument,
+# set here before pushing.
+#
+# *Changed in transformers 5:* `push_to_hub(private=True)` is now a real parameter; in 4.57
+# `private=` went to `create_model_card` too and failed (`hub_private_repo=True` was the way).
 
 # %% tags=["task-5C"]
 from huggingface_hub import HfApi, get_token
@@ -96,11 +101,15 @@ else:
 #
 # **Source:** [[Trainer.create_model_card]]
 #
-# The card is `README.md` in the output directory: name, dataset, language, and the
-# evaluation results Trainer logged.
+# The card is `README.md` in the output directory: name, dataset, language, the training
+# hyperparameters, and the evaluation results Trainer logged (so evaluate first). The base
+# model is read from the model's `_name_or_path`: a Hub id is credited as "fine-tuned
+# version of …", but a model loaded from a local folder is described as "trained from
+# scratch" unless you pass `finetuned_from=`.
 #
-# *Changed since the seed:* the arguments are `dataset=` (not `dataset_name=`) and there is
-# no `metrics=`: results come from the trainer's log history, so evaluate first.
+# *The seed's code was wrong:* `create_model_card` never had `dataset_name=` or `metrics=`
+# (4.57 has the same signature); use `dataset=`, and evaluate first: results are read from
+# the log history.
 
 # %% tags=["task-5D"]
 card_metrics = save_trainer.evaluate()
