@@ -99,8 +99,18 @@ def test_fsdp_shards_the_model_across_two_cpu_processes(full_run):
 def test_reports_are_written(full_run):
     _, out = full_run
     suite = ET.parse(out / "junit.xml").getroot()
-    assert int(suite.get("tests")) == SEED_TASKS + 2 and suite.get("failures") == "0"
-    assert "0 failed" in (out / "report.md").read_text()
+    # setup + the seed tasks + GPT-2, and the disk budget; every task with its measured costs
+    assert int(suite.get("tests")) == SEED_TASKS + 3 and suite.get("failures") == "0"
+    tasks = [case for case in suite.iter("testcase") if case.get("classname") != "budget"]
+    for case in tasks:
+        properties = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
+        assert properties["peak_rss_bytes"] > 100 * 2**20, f"{case.get('name')}: {properties}"
+    report = (out / "report.md").read_text()
+    assert "0 failed" in report and "within the limit" in report
+    # Only 3A (two kept checkpoints) and Lab 5 (a saved model) leave anything sizeable.
+    disk = {case.get("name").split()[0]: float(next(p.get("value") for p in case.iter("property") if p.get("name") == "disk_written_bytes"))
+            for case in tasks}
+    assert {task for task, written in disk.items() if written > 2**20} == {"3A", "5A"}, disk
 
 
 def sabotage(labs: Path, notebook: str, old: str, new: str) -> None:
