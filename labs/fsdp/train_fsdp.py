@@ -1,7 +1,8 @@
 """Lab 1 Task C: FSDP2 with Trainer, so that each process holds only a shard of the model.
 
 Several GPUs (one process per GPU, NCCL): accelerate's FSDP plugin shards the model when
-Trainer prepares it (`fsdp=True` in TrainingArguments, settings in fsdp/fsdp.yaml):
+Trainer prepares it (`fsdp=True` and `fsdp_config` in TrainingArguments: Trainer's plugin takes
+these over fsdp/fsdp.yaml's FSDP settings; the yaml supplies the launch):
 
     accelerate launch --config_file fsdp/fsdp.yaml --num_processes N fsdp/train_fsdp.py --output-dir out/fsdp
 

@@ -189,11 +189,13 @@ plot_history(cosine_trainer, "learning_rate", title="cosine with warmup, sized b
 # optimizer step: it never exceeds 0.5.
 #
 # *Changed in transformers 5:* with gradient accumulation, Trainer divides each micro-batch's
-# loss by the accumulation steps only when the model's `forward` takes no `**kwargs`
-# (`model_accepts_loss_kwargs`). DistilBERT and BERT now take them, so Trainer assumes their
-# loss is already normalised (a sequence classifier's is not): the logged loss and the
-# gradient here are the *sum* of the 2 micro-batch means, about twice one batch's. 4.57
-# divided. Set `loss_is_scaled_for_ga = False` on a Trainer subclass to get the mean back.
+# loss by the accumulation steps only when the model does not accept loss kwargs
+# (`model_accepts_loss_kwargs`: its `accepts_loss_kwargs` attribute, else whether `forward`
+# takes `**kwargs`) and no `compute_loss_func` is given, unless `loss_is_scaled_for_ga` is
+# set. DistilBERT's and BERT's `forward` now take `**kwargs`, so Trainer assumes their loss
+# is already normalised (a sequence classifier's is not): the logged loss and the gradient
+# here are the *sum* of the 2 micro-batch means, about twice one batch's. 4.57 divided. Set
+# `loss_is_scaled_for_ga = False` on a Trainer subclass to get the mean back.
 
 # %% tags=["task-2E"]
 import torch

@@ -47,7 +47,8 @@ print(sorted(os.listdir(LAB.out("manual-save"))))
 #
 # `save_state` writes `trainer_state.json` (step, log history, best metric); the RNG helpers
 # save and restore Python, NumPy and torch generators, which is what makes a resumed run
-# draw the same dropout masks and batches. Prove it: draw, restore, draw again.
+# draw the same dropout masks (the same batches come from the seeded sampler and the step
+# count in `trainer_state.json`). Prove it: draw, restore, draw again.
 
 # %% tags=["task-5B"]
 import torch

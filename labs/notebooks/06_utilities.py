@@ -108,7 +108,9 @@ print(param_trainer.get_num_trainable_parameters())
 # **Source:** [[Trainer.get_total_train_batch_size]]
 #
 # One optimizer step consumes per-device batch × gradient-accumulation steps × data-parallel
-# processes examples. In this one-process notebook that is just the batch size; with 4
+# processes examples. In this one-process notebook with at most one GPU that is just the
+# batch size (a kernel that sees several GPUs uses DataParallel and multiplies it by their
+# number); with 4
 # accumulation steps it is 4 times that, and a short run shows Trainer really feeds that
 # many examples into each optimizer step.
 #
@@ -172,8 +174,9 @@ print("restored RNG repeats the draw:", torch.equal(first_draw, second_draw))
 # In a notebook there is one process, so the barrier returns at once and this process is
 # the world's process zero. A barrier only means something with several processes:
 # `distributed/barrier.py` starts two (on the CPU, talking over gloo), makes rank 1 slow,
-# and shows rank 0 waiting at `wait_for_everyone()` until rank 1 arrives. Only rank 0
-# prints and writes the report.
+# and shows rank 0 waiting at `wait_for_everyone()` until rank 1 arrives. Each rank prints
+# how long it waited; only rank 0, the world's process zero, prints "Primary rank finished
+# syncing." and writes the report.
 
 # %% tags=["task-6E"]
 import json
