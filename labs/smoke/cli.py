@@ -10,7 +10,7 @@ Examples:
 Prints one line per task (PASS / FAIL / SKIPPED, seconds, peak memory, disk written), the
 error and cell for each failure, the disk the labs left against --disk-limit, and a final
 `N passed, N failed, N skipped`; exits 1 if any task failed or the disk limit was exceeded,
-2 on bad options. Writes junit.xml, report.md and the executed notebooks under --output.
+2 on bad options. Writes junit.xml, report.md, report.json and the executed notebooks under --output.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from smoke.notebooks import LabNotebook, Task, discover
-from smoke.report import DiskBudget, failure_detail, summary_line, task_line, write_junit, write_markdown
+from smoke.report import DiskBudget, failure_detail, summary_line, task_line, write_json, write_junit, write_markdown
 from smoke.runner import FAIL, NotebookRun, TaskResult
 from smoke.usage import disk_usage, parse_size
 
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the built lab folder with the .ipynb notebooks (default: $WORKSHOP_LABS_DIR or build/labs); "
                              "a read-only one (the image's) is run from a fresh copy in OUTPUT/labs")
     parser.add_argument("--output", type=Path, default=Path(os.environ.get("SMOKE_OUTPUT", "build/smoke")),
-                        help="where junit.xml, report.md, executed notebooks and training runs go (default: $SMOKE_OUTPUT or build/smoke)")
+                        help="where junit.xml, report.md, report.json, executed notebooks and training runs go (default: $SMOKE_OUTPUT or build/smoke)")
     parser.add_argument("--labs", help="comma-separated labs to run: 1-6, setup, gpt2 (default: all)")
     parser.add_argument("--tasks", help="comma-separated task ids, e.g. 1A,3B (their prerequisite tasks run too)")
     parser.add_argument("--model", help="classification labs' model: Hub id or local directory (sets WORKSHOP_MODEL)")
@@ -199,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     disk = DiskBudget(used=disk_usage(runs), limit=args.disk_limit)
     write_junit(results, args.output / "junit.xml", seconds, disk)
     write_markdown(results, args.output / "report.md", environment, seconds, disk)
+    write_json(results, args.output / "report.json", environment, seconds, disk)
     console.print(f"[{'bold red' if disk.exceeded else 'green'}]{disk.line()}[/]")
     if disk.exceeded:
         console.print(disk.fix(), markup=False)
-    console.print(f"report: {args.output / 'report.md'}  junit: {args.output / 'junit.xml'}")
+    console.print(f"report: {args.output / 'report.md'}  junit: {args.output / 'junit.xml'}  json: {args.output / 'report.json'}")
     console.print(summary_line(results), markup=False)
     return 1 if disk.exceeded or any(result.status == FAIL for result in results) else 0

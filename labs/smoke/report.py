@@ -1,7 +1,9 @@
-"""The harness's outputs: per-task lines on the console, JUnit XML for CI, Markdown for people."""
+"""The harness's outputs: per-task lines on the console, JUnit XML for CI, Markdown for people,
+JSON for tools (a fleet report merges one per host and GPU)."""
 
 from __future__ import annotations
 
+import json
 import platform
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -156,3 +158,30 @@ def write_markdown(results: list[TaskResult], path: Path, environment: dict[str,
             lines += [f"### {result.id} {result.task.title}", "", "```", failure_detail(result), "```", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_json(results: list[TaskResult], path: Path, environment: dict[str, str], seconds: float, disk: DiskBudget) -> None:
+    counts = Counter(result.status for result in results)
+    document = {
+        "summary": {"passed": counts[PASS], "failed": counts[FAIL], "skipped": counts[SKIPPED], "seconds": round(seconds, 1)},
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hostname": platform.node(),
+        "environment": environment,
+        "disk": {"used_bytes": disk.used, "limit_bytes": disk.limit, "exceeded": disk.exceeded},
+        "tasks": [
+            {
+                "id": result.id,
+                "title": result.task.title,
+                "notebook": result.task.notebook.name,
+                "status": result.status,
+                "seconds": round(result.seconds, 1),
+                "message": result.message,
+                "peak_rss_bytes": result.usage.peak_rss,
+                "disk_written_bytes": result.usage.disk_written,
+                "gpu_peak_bytes": result.usage.gpu_peak,
+            }
+            for result in results
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -142,6 +142,12 @@ def test_each_task_costs_are_measured_and_the_disk_limit_fails_the_run(tmp_path)
     assert suite_properties["disk_limit_bytes"] == str(2 * 2**20) and "lab_3_disk_written_bytes" in suite_properties
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| 3D" in report and "| 3.0 MB |" in report
+    document = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert document["disk"] == {"used_bytes": document["disk"]["used_bytes"], "limit_bytes": 2 * 2**20, "exceeded": True}
+    (task,) = document["tasks"]
+    assert (task["id"], task["status"], task["notebook"]) == ("3D", "FAIL", "03_tiny.ipynb")
+    assert task["peak_rss_bytes"] > 200 * 2**20 and task["gpu_peak_bytes"] is None
+    assert document["summary"] == {"passed": 0, "failed": 1, "skipped": 0, "seconds": document["summary"]["seconds"]}
 
 
 def test_disk_limit_from_the_environment_and_bad_values(tmp_path):
