@@ -63,23 +63,26 @@ def require_c_compiler() -> None:
         )
 
 
+def wrappers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The model and what it wraps, from the outermost wrapper (torch.compile's OptimizedModule,
+    DDP, FSDP1) inwards to the transformers model."""
+    chain = [model]
+    while True:
+        # torch.compile's OptimizedModule forwards attribute lookups, so ask it for _orig_mod first
+        inner = getattr(chain[-1], "_orig_mod", None) or getattr(chain[-1], "module", None)
+        if not isinstance(inner, torch.nn.Module):
+            return chain
+        chain.append(inner)
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside torch.compile's OptimizedModule and DDP/FSDP1 wrappers."""
-    while isinstance(getattr(model, "_orig_mod", None) or getattr(model, "module", None), torch.nn.Module):
-        model = getattr(model, "_orig_mod", None) or model.module
-    return model
+    """The model inside all its wrappers."""
+    return wrappers(model)[-1]
 
 
 def wrapper_chain(model: torch.nn.Module) -> list[str]:
     """Class names from the outermost wrapper inwards, e.g. ['DistributedDataParallel', 'BertFor...']."""
-    chain = []
-    while True:
-        chain.append(type(model).__name__)
-        # torch.compile's OptimizedModule forwards attribute lookups, so ask it for _orig_mod first
-        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
-        if not isinstance(inner, torch.nn.Module):
-            return chain
-        model = inner
+    return [type(module).__name__ for module in wrappers(model)]
 
 
 def classify(model: torch.nn.Module) -> str:

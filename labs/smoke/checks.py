@@ -13,6 +13,7 @@ import math
 import os
 import re
 import traceback
+from contextlib import contextmanager
 from typing import Callable
 
 from smoke.usage import gpu_peak_in_kernel
@@ -77,31 +78,39 @@ LEARNING_SAMPLE = 192  # training examples the learning check scores
 MIN_GAIN = 0.05  # nats beyond what an untrained model reaches: smaller is not a lesson anyone can see
 
 
+@contextmanager
+def evaluating(model):
+    """Eval mode (no dropout) and no gradients while scoring; the model's mode is restored after.
+    Yields the device its parameters are on."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
 def fitted_loss(model, dataset, tokenizer, limit: int = LEARNING_SAMPLE) -> tuple[list[float], list[int]]:
     """Per-example cross-entropy of a classifier on the first `limit` examples, and their labels."""
-    import torch
     import torch.nn.functional as F
     from transformers import DataCollatorWithPadding
 
     inputs = [c for c in ("input_ids", "attention_mask", "token_type_ids", "labels") if c in dataset.column_names]
     rows = dataset.select(range(min(limit, len(dataset)))).select_columns(inputs)
     collate = DataCollatorWithPadding(tokenizer)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     losses: list[float] = []
     labels: list[int] = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(rows), 32):
-                batch = collate([rows[i] for i in range(start, min(start + 32, len(rows)))])
-                batch = {k: v.to(device) for k, v in batch.items()}
-                target = batch.pop("labels")
-                logits = model(**batch).logits.float()
-                losses += F.cross_entropy(logits, target, reduction="none").tolist()
-                labels += target.tolist()
-    finally:
-        model.train(was_training)
+    with evaluating(model) as device:
+        for start in range(0, len(rows), 32):
+            batch = collate([rows[i] for i in range(start, min(start + 32, len(rows)))])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            target = batch.pop("labels")
+            logits = model(**batch).logits.float()
+            losses += F.cross_entropy(logits, target, reduction="none").tolist()
+            labels += target.tolist()
     return losses, labels
 
 
@@ -698,26 +707,19 @@ def barrier(ns, stdout):
 
 def block_losses(model, dataloader, limit: int = 64) -> list[float]:
     """Mean next-token cross-entropy of each of the first `limit` blocks (labels shifted, -100 ignored)."""
-    import torch
     import torch.nn.functional as F
 
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     losses: list[float] = []
-    try:
-        with torch.no_grad():
-            for batch in dataloader:
-                batch = {k: v.to(device) for k, v in batch.items()}
-                labels = batch.pop("labels")
-                logits = model(**batch).logits.float()[:, :-1]
-                token = F.cross_entropy(logits.transpose(1, 2), labels[:, 1:], reduction="none", ignore_index=-100)
-                counted = (labels[:, 1:] != -100).sum(dim=1).clamp(min=1)
-                losses += (token.sum(dim=1) / counted).tolist()
-                if len(losses) >= limit:
-                    break
-    finally:
-        model.train(was_training)
+    with evaluating(model) as device:
+        for batch in dataloader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            labels = batch.pop("labels")
+            logits = model(**batch).logits.float()[:, :-1]
+            token = F.cross_entropy(logits.transpose(1, 2), labels[:, 1:], reduction="none", ignore_index=-100)
+            counted = (labels[:, 1:] != -100).sum(dim=1).clamp(min=1)
+            losses += (token.sum(dim=1) / counted).tolist()
+            if len(losses) >= limit:
+                break
     return losses[:limit]
 
 

@@ -39,14 +39,13 @@ def parse_size(text: str) -> int:
 
 
 def human(size: int | None) -> str:
+    """Bytes for people: '-' for no figure, whole B and KB, one decimal for MB and GB."""
     if size is None:
         return "-"
-    sign, size = ("-" if size < 0 else ""), abs(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{sign}{size:.0f} {unit}" if unit in ("B", "KB") else f"{sign}{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
+        if abs(size) >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 2**10:.0f} KB" if abs(size) >= 2**10 else f"{size} B"
 
 
 def disk_usage(path: Path) -> int:
