@@ -29,14 +29,16 @@ $(VENV)/.installed: tests/requirements-dev.lock pyproject.toml
 
 venv: $(VENV)/.installed  ## the test environment (.venv) from the hash-checked lock
 
-lock: venv  ## regenerate the hash-checked locks from docker/requirements.in and tests/requirements-dev.in
+lock: venv  ## regenerate the hash-checked locks from docker/, ansible/ and tests/ requirements.in
 	@test -n "$(TORCH_CPU_WHEELHOUSE)" || { echo "Set TORCH_CPU_WHEELHOUSE to a directory holding torch's CPU wheel"; exit 2; }
 	$(VENV)/bin/uv pip compile docker/requirements.in --generate-hashes --universal --python-version 3.11 \
 		--no-header -o docker/requirements-gpu.lock
 	$(VENV)/bin/uv pip compile docker/requirements.in --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --find-links $(TORCH_CPU_WHEELHOUSE) --no-emit-find-links \
 		--no-header -o docker/requirements-cpu.lock
-	$(VENV)/bin/uv pip compile tests/requirements-dev.in -c docker/requirements-cpu.lock --generate-hashes \
+	$(VENV)/bin/uv pip compile ansible/requirements.in --generate-hashes --universal --python-version 3.11 \
+		--no-header -o ansible/requirements.lock
+	$(VENV)/bin/uv pip compile tests/requirements-dev.in -c docker/requirements-cpu.lock -c ansible/requirements.lock --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --find-links $(TORCH_CPU_WHEELHOUSE) \
 		--no-emit-find-links --no-header -o tests/requirements-dev.lock
 

@@ -44,24 +44,30 @@ def parse_pool(text: str | None) -> list[str]:
     return devices
 
 
+def devices_from_nvidia_smi(lines: Iterable[str]) -> list[dict[str, str]]:
+    """The slots in `nvidia-smi -L` output, each {"id", "gpu", "model"}: a GPU by its UUID, or,
+    where a GPU is split, each of its MIG devices by MIG UUID ("model" then names the profile)."""
+    devices: list[dict[str, str]] = []
+    gpu: dict[str, str] | None = None
+    gpu_has_mig = False
+    for line in lines:
+        whole = re.match(r"^GPU (\d+):\s*(.*?)\s*\(UUID: (GPU-[^)]+)\)", line.strip())
+        mig = re.match(r"^MIG\s+(\S+).*\(UUID: (MIG-[^)]+)\)", line.strip())
+        if whole:
+            if gpu and not gpu_has_mig:
+                devices.append(gpu)
+            gpu, gpu_has_mig = {"id": whole.group(3), "gpu": whole.group(1), "model": whole.group(2)}, False
+        elif mig and gpu:
+            gpu_has_mig = True
+            devices.append({"id": mig.group(2), "gpu": gpu["gpu"], "model": f"{gpu['model']} MIG {mig.group(1)}"})
+    if gpu and not gpu_has_mig:
+        devices.append(gpu)
+    return devices
+
+
 def from_nvidia_smi(lines: Iterable[str]) -> list[str]:
     """Device IDs from `nvidia-smi -L` output: GPU UUIDs, or MIG UUIDs where a GPU is split."""
-    devices: list[str] = []
-    current_gpu: str | None = None
-    current_has_mig = False
-    for line in lines:
-        gpu = re.match(r"^GPU \d+:.*\(UUID: (GPU-[^)]+)\)", line.strip())
-        mig = re.match(r"^MIG .*\(UUID: (MIG-[^)]+)\)", line.strip())
-        if gpu:
-            if current_gpu and not current_has_mig:
-                devices.append(current_gpu)
-            current_gpu, current_has_mig = gpu.group(1), False
-        elif mig:
-            current_has_mig = True
-            devices.append(mig.group(1))
-    if current_gpu and not current_has_mig:
-        devices.append(current_gpu)
-    return devices
+    return [device["id"] for device in devices_from_nvidia_smi(lines)]
 
 
 def choose_device(pool: list[str], in_use: Counter, users_per_gpu: int = 1) -> str:

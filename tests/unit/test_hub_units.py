@@ -49,6 +49,16 @@ def test_nvidia_smi_lists_whole_gpus_and_mig_devices_instead_of_their_parent():
     ]
 
 
+def test_each_slot_from_nvidia_smi_names_its_gpu_and_model():
+    devices = gpus.devices_from_nvidia_smi(NVIDIA_SMI_L.splitlines())
+    assert [(d["gpu"], d["model"]) for d in devices] == [
+        ("0", "NVIDIA H100 80GB HBM3"),
+        ("1", "NVIDIA H100 80GB HBM3 MIG 3g.40gb"),
+        ("1", "NVIDIA H100 80GB HBM3 MIG 3g.40gb"),
+        ("2", "NVIDIA H100 80GB HBM3"),
+    ]
+
+
 @pytest.mark.parametrize("text", ["", "none", "CPU", " off "])
 def test_cpu_only_pool(text):
     assert gpus.parse_pool(text) == []
