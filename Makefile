@@ -2,6 +2,7 @@
 #   make test    the whole suite (fast tier, harness on CPU, Docker tier)   <- README, .ci/run
 #   make smoke   the smoke harness on this host; ARGS="--labs 2,3 ..." passes options
 #   make image   FLAVOR=cpu|gpu: build the workshop image and print its size
+#   make provision / make readiness   INVENTORY=...: the ops path (ansible/)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -66,6 +67,14 @@ TEST_IMAGE_SETTINGS := WORKSHOP_DATA=$(BUILD)/testdata WORKSHOP_MODEL=/opt/works
 image:  ## build the workshop image, FLAVOR=cpu|gpu (default gpu), tag trainer-workshop:FLAVOR, print its size
 	$(PYTHON) docker/build.py workshop-$(FLAVOR) --size
 
+# `docker save NAME:TAG` to build/images/NAME-TAG.tar, the archive provisioning copies to hosts.
+save_archive = mkdir -p $(BUILD)/images && docker save $(1) -o $(BUILD)/images/$(subst :,-,$(1)).tar.part \
+	&& mv $(BUILD)/images/$(subst :,-,$(1)).tar.part $(BUILD)/images/$(subst :,-,$(1)).tar \
+	&& ls -lh $(BUILD)/images/$(subst :,-,$(1)).tar
+
+image-archive:  ## the image as a `docker save` archive, build/images/trainer-workshop-FLAVOR.tar (what provisioning copies)
+	$(call save_archive,trainer-workshop:$(FLAVOR))
+
 image-offline: testdata  ## the image with the offline test models baked in (what the Docker tier builds)
 	$(TEST_IMAGE_SETTINGS) $(PYTHON) docker/build.py workshop-$(FLAVOR)
 
@@ -81,6 +90,9 @@ USERS ?= 30
 hub-image:  ## build the hub image (trainer-workshop-hub:latest); options as for make image
 	$(PYTHON) docker/build.py hub
 
+hub-image-archive:  ## the hub image as build/images/trainer-workshop-hub-latest.tar (what provisioning copies)
+	$(call save_archive,trainer-workshop-hub:latest)
+
 hub-lock: venv  ## regenerate hub/requirements.lock (hashes) and hub/proxy/package-lock.json (integrity)
 	$(VENV)/bin/uv pip compile hub/requirements.in --generate-hashes --universal --python-version 3.11 \
 		--no-header -o hub/requirements.lock
@@ -92,8 +104,32 @@ test-hub: venv labs testdata  ## the hub tier only: a real hub, 3 stand-in GPUs,
 bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p50/p95/max, hub memory
 	$(VPY) -m tests.hub.bench_spawn --users $(USERS) $(ARGS)
 
+# --- the ops path (ansible/; README "Running a workshop on GPU hosts") --------------------
+# The controller's Ansible alone (ansible/requirements.lock), without the labs' stack.
+ANSIBLE_VENV := .venv-ansible
+INVENTORY ?=
+INVENTORY_PATH = $(shell realpath -m $(INVENTORY) 2>/dev/null)
+
+$(ANSIBLE_VENV)/.installed: ansible/requirements.lock
+	$(PYTHON) -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install --quiet --require-hashes --no-deps -r ansible/requirements.lock
+	touch $@
+
+inventory-given:
+	@test -n "$(INVENTORY)" || { echo "Set INVENTORY to your inventory (a copy of ansible/inventory.example): make $(MAKECMDGOALS) INVENTORY=~/workshop/inventory"; exit 2; }
+	@test -e "$(INVENTORY_PATH)" || { echo "INVENTORY=$(INVENTORY): no such file or folder (copy ansible/inventory.example there first)"; exit 2; }
+
+provision: $(ANSIBLE_VENV)/.installed inventory-given  ## INVENTORY=...: driver, Docker + NVIDIA runtime, images and hubs on every host; ARGS="--check --diff" previews
+	cd ansible && ../$(ANSIBLE_VENV)/bin/ansible-playbook -i $(INVENTORY_PATH) provision.yml $(ARGS)
+
+readiness: $(ANSIBLE_VENV)/.installed inventory-given  ## INVENTORY=...: the harness on every GPU of every host; fleet report in build/readiness
+	cd ansible && ../$(ANSIBLE_VENV)/bin/ansible-playbook -i $(INVENTORY_PATH) readiness.yml $(ARGS)
+
+test-ansible: venv labs testdata  ## the ops tier only: lint, molecule (GPU-less and stand-in hosts), readiness on two stand-in hosts
+	$(VPY) -m pytest tests/ansible $(PYTEST_ARGS)
+
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)
 
 .PHONY: help venv lock labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
-	hub-image hub-lock test-hub bench-hub
+	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive inventory-given provision readiness test-ansible

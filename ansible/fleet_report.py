@@ -1,10 +1,12 @@
 """Merge the readiness runs of every host and GPU into one fleet report.
 
-    python3 ansible/fleet_report.py REPORT_DIR
+    python3 ansible/fleet_report.py REPORT_DIR [HOST ...]
 
 REPORT_DIR is what the readiness play fetched: hosts/HOST/host.json (the host's driver,
-image ID, free disk and GPU slots with each run's exit code) and hosts/HOST/slotN/
-(report.json, junit.xml and report.md of the smoke harness, harness.log). Writes
+image ID, free disk and GPU slots with each run's exit code, or the error that kept the
+host from being tested) and hosts/HOST/slotN/ (report.json, junit.xml and report.md of
+the smoke harness, harness.log). Each HOST named that left no host.json (unreachable, or
+failed before the harness ran) is a failure too. Writes
 fleet-report.md, fleet-junit.xml and fleet-report.json into REPORT_DIR, prints one line per
 failure naming host, GPU and task, and exits 1 when anything failed (0: every GPU ready;
 2: nothing to merge). Standard library only: it runs with the controller's Ansible Python.
@@ -20,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 READY, FAILED = "ready", "FAILED"
+HOST_LEVEL = "-"  # the device of a row for a host that could not be tested at all
 # The harness's task statuses (labs/smoke/runner.py) and how the task matrix shows them.
 PASS, FAIL, SKIPPED = "PASS", "FAIL", "SKIPPED"
 TASK_MARKS = {PASS: "✓", FAIL: "✗", SKIPPED: "–"}
@@ -35,9 +38,9 @@ class Row:
     gpu: str
     model: str
     driver: str
-    image: str
-    image_id: str
-    disk_free_bytes: int
+    image: str = ""
+    image_id: str = ""
+    disk_free_bytes: int = 0
     status: str = READY
     problem: str = ""  # why the run as a whole failed (no report, timeout, exit code)
     passed: int = 0
@@ -48,9 +51,14 @@ class Row:
 
     @property
     def where(self) -> str:
-        if self.device == "cpu":
-            return f"{self.host} CPU"
-        return f"{self.host} GPU {self.gpu} ({self.device})"
+        return place(self.host, self.device, self.gpu)
+
+    @property
+    def slot(self) -> str:
+        """The slot, short: "GPU 1", "GPU 0 MIG-5068167e", "CPU" or "-"."""
+        if self.device in ("cpu", HOST_LEVEL):
+            return "CPU" if self.device == "cpu" else HOST_LEVEL
+        return f"GPU {self.gpu}" + (f" {self.device[:12]}" if self.device.startswith("MIG-") else "")
 
 
 @dataclass
@@ -62,8 +70,16 @@ class Failure:
     message: str
 
     def line(self) -> str:
-        where = f"{self.host} CPU" if self.device == "cpu" else f"{self.host} GPU {self.gpu} ({self.device})"
-        return f"FAILED {where} task {self.task}: {self.message}"
+        return f"FAILED {place(self.host, self.device, self.gpu)} {self.task}: {self.message}"
+
+
+def place(host: str, device: str, gpu: str) -> str:
+    """Where a run happened, in words: "gpu-a GPU 1 (MIG-…)", "gpu-a CPU" or just the host."""
+    if device == HOST_LEVEL:
+        return host
+    if device == "cpu":
+        return f"{host} CPU"
+    return f"{host} GPU {gpu} ({device})"
 
 
 def human_bytes(count: int) -> str:
@@ -94,7 +110,7 @@ def read_row(host_dir: Path, host: dict, slot: dict) -> tuple[Row, list[Failure]
 
     def whole_run_failed(problem: str) -> tuple[Row, list[Failure]]:
         row.status, row.problem = FAILED, problem
-        return row, [Failure(row.host, row.device, row.gpu, "harness", problem)]
+        return row, [Failure(row.host, row.device, row.gpu, "task harness", problem)]
 
     if slot.get("timed_out"):
         return whole_run_failed(f"did not finish within {host.get('timeout_seconds', '?')} s; {log_tail(slot_dir)}")
@@ -106,34 +122,52 @@ def read_row(host_dir: Path, host: dict, slot: dict) -> tuple[Row, list[Failure]
     except (ValueError, KeyError) as error:
         return whole_run_failed(f"{report_path} is not a harness report ({error})")
     row.passed, row.failed, row.skipped = summary["passed"], summary["failed"], summary["skipped"]
+    visible = report.get("environment", {}).get("NVIDIA_VISIBLE_DEVICES")
+    if row.device != "cpu" and visible != row.device:
+        # Every container must get its own device (a request for "1 GPU" gives all of them GPU 0).
+        return whole_run_failed(f"the harness ran with NVIDIA_VISIBLE_DEVICES={visible}, not its own device {row.device}")
     row.seconds = float(summary.get("seconds", 0.0))
     failures = []
     for task in report.get("tasks", []):
         row.tasks[task["id"]] = {key: task.get(key) for key in ("status", "message", "seconds", "title")}
         if task["status"] == FAIL:
-            failures.append(Failure(row.host, row.device, row.gpu, task["id"], task.get("message") or "failed"))
+            failures.append(Failure(row.host, row.device, row.gpu, f"task {task['id']}", task.get("message") or "failed"))
     if report.get("disk", {}).get("exceeded"):
         failures.append(Failure(row.host, row.device, row.gpu, "disk budget",
                                 f"the labs wrote {human_bytes(report['disk']['used_bytes'])}, over the "
                                 f"{human_bytes(report['disk']['limit_bytes'])} limit"))
     exit_code = str(slot.get("exit_code", ""))
     if not failures and exit_code not in ("0", ""):
-        failures.append(Failure(row.host, row.device, row.gpu, "harness", f"exit code {exit_code}; {log_tail(slot_dir)}"))
+        failures.append(Failure(row.host, row.device, row.gpu, "task harness", f"exit code {exit_code}; {log_tail(slot_dir)}"))
     if failures:
         row.status = FAILED
         row.problem = "; ".join(f"{failure.task}: {failure.message}" for failure in failures)
     return row, failures
 
 
-def collect(report_dir: Path) -> tuple[list[Row], list[Failure]]:
+def untested(host: str, driver: str, problem: str) -> tuple[Row, list[Failure]]:
+    row = Row(host=host, device=HOST_LEVEL, gpu="", model="", driver=driver, status=FAILED, problem=problem)
+    return row, [Failure(host, HOST_LEVEL, "", "not tested", problem)]
+
+
+def collect(report_dir: Path, expected_hosts: list[str] = ()) -> tuple[list[Row], list[Failure]]:
     rows: list[Row] = []
     failures: list[Failure] = []
+    results = []
+    seen = set()
     for host_file in sorted((report_dir / "hosts").glob("*/host.json")):
         host = json.loads(host_file.read_text())
-        for slot in host["slots"]:
-            row, row_failures = read_row(host_file.parent, host, slot)
-            rows.append(row)
-            failures.extend(row_failures)
+        seen.add(host["host"])
+        if host.get("error"):
+            results.append(untested(host["host"], host.get("driver", ""), host["error"]))
+        for slot in host.get("slots", []):
+            results.append(read_row(host_file.parent, host, slot))
+    for name in sorted(set(expected_hosts) - seen):
+        results.append(untested(name, "", "no result: the host was unreachable or failed before the harness ran "
+                                          "(see the play's output for it)"))
+    for row, row_failures in results:
+        rows.append(row)
+        failures.extend(row_failures)
     return rows, failures
 
 
@@ -164,23 +198,23 @@ def write_markdown(rows: list[Row], failures: list[Failure], notes: list[str], p
         f"{generated}: **{ready} of {len(rows)} GPU slots ready** on {len({row.host for row in rows})} hosts"
         + ("." if ready == len(rows) else f"; {len(failures)} failures below."),
         "",
-        "| host | GPU | device | model | driver | image | disk free | result | passed | failed | skipped | minutes |",
+        "| host | slot | device | model | driver | image | disk free | result | passed | failed | skipped | minutes |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         lines.append(
-            f"| {row.host} | {row.gpu or '-'} | `{row.device}` | {row.model} | {row.driver or '-'} | {row.image} "
-            f"`{row.image_id.removeprefix('sha256:')[:12]}` | {human_bytes(row.disk_free_bytes)} | "
+            f"| {row.host} | {row.slot} | `{row.device}` | {row.model or '-'} | {row.driver or '-'} | "
+            f"{row.image or '-'} `{row.image_id.removeprefix('sha256:')[:12]}` | {human_bytes(row.disk_free_bytes)} | "
             f"{'ready' if row.status == READY else '**FAILED**'} | {row.passed} | {row.failed} | {row.skipped} | "
             f"{row.seconds / 60:.1f} |"
         )
     tasks = task_order(rows)
     if tasks:
         lines += ["", "## Every task", "", "✓ passed, ✗ failed, – skipped, blank: not run.", "",
-                  "| host | GPU | " + " | ".join(tasks) + " |", "| --- | --- | " + " | ".join("---" for _ in tasks) + " |"]
+                  "| host | slot | " + " | ".join(tasks) + " |", "| --- | --- | " + " | ".join("---" for _ in tasks) + " |"]
         for row in rows:
             marks = [TASK_MARKS.get(row.tasks.get(task, {}).get("status"), "") for task in tasks]
-            lines.append(f"| {row.host} | {row.gpu or 'CPU'} | " + " | ".join(marks) + " |")
+            lines.append(f"| {row.host} | {row.slot} | " + " | ".join(marks) + " |")
     if failures:
         lines += ["", "## Failures", ""] + [f"- {failure.line().removeprefix('FAILED ')}" for failure in failures]
     if notes:
@@ -219,11 +253,11 @@ def write_junit(rows: list[Row], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
+    if not args:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    report_dir = Path(args[0])
-    rows, failures = collect(report_dir)
+    report_dir = Path(args[0]).resolve()
+    rows, failures = collect(report_dir, args[1:])
     if not rows:
         print(f"no readiness results under {report_dir / 'hosts'} (expected HOST/host.json from the readiness play)",
               file=sys.stderr)

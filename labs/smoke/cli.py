@@ -132,6 +132,9 @@ def configure_environment(args: argparse.Namespace, task_ids: set[str]) -> dict[
         "lab size": settings.size.name,
         "labs": str(args.labs_dir.resolve()),
         "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"),
+        # The device the NVIDIA runtime gave this container: a fleet report checks that each
+        # run got the GPU it asked for (one container per GPU), not GPU 0 for all.
+        **({"NVIDIA_VISIBLE_DEVICES": os.environ["NVIDIA_VISIBLE_DEVICES"]} if os.environ.get("NVIDIA_VISIBLE_DEVICES") else {}),
     }
 
 
