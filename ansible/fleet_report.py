@@ -5,8 +5,9 @@
 REPORT_DIR is what the readiness play fetched: hosts/HOST/host.json (the host's driver,
 image ID, free disk and GPU slots with each run's exit code, or the error that kept the
 host from being tested) and hosts/HOST/slotN/ (report.json, junit.xml and report.md of
-the smoke harness, harness.log). Each HOST named that left no host.json (unreachable, or
-failed before the harness ran) is a failure too. Writes
+the smoke harness, harness.log). HOSTs given: the hosts of this run, whose results alone
+are merged (`--limit` runs leave other hosts' older results there), and each that left no
+host.json (unreachable, or failed before the harness ran) is a failure. Writes
 fleet-report.md, fleet-junit.xml and fleet-report.json into REPORT_DIR, prints one line per
 failure naming host, GPU and task, and exits 1 when anything failed (0: every GPU ready;
 2: nothing to merge). Standard library only: it runs with the controller's Ansible Python.
@@ -99,6 +100,19 @@ def log_tail(slot_dir: Path) -> str:
     return "harness log ends: " + " | ".join(lines[-LOG_TAIL_LINES:]) if lines else "the harness log is empty"
 
 
+def read_report(path: Path) -> dict:
+    """The harness's report.json, with every field the merge reads checked to be there."""
+    report = json.loads(path.read_text())
+    for key in ("passed", "failed", "skipped"):
+        int(report["summary"][key])
+    for task in report["tasks"]:
+        str(task["id"]), str(task["status"])
+    disk = report.get("disk", {})
+    if disk.get("exceeded"):
+        int(disk["used_bytes"]), int(disk["limit_bytes"])
+    return report
+
+
 def read_row(host_dir: Path, host: dict, slot: dict) -> tuple[Row, list[Failure]]:
     row = Row(
         host=host["host"], device=slot["id"], gpu=str(slot.get("gpu", "")), model=slot.get("model", ""),
@@ -117,10 +131,10 @@ def read_row(host_dir: Path, host: dict, slot: dict) -> tuple[Row, list[Failure]
     if not report_path.is_file():
         return whole_run_failed(f"the harness wrote no report (exit code {slot.get('exit_code', '?')}); {log_tail(slot_dir)}")
     try:
-        report = json.loads(report_path.read_text())
-        summary = report["summary"]
-    except (ValueError, KeyError) as error:
-        return whole_run_failed(f"{report_path} is not a harness report ({error})")
+        report = read_report(report_path)
+    except (ValueError, KeyError, TypeError) as error:
+        return whole_run_failed(f"{report_path.relative_to(host_dir.parent)} is not a harness report ({error!r})")
+    summary = report["summary"]
     row.passed, row.failed, row.skipped = summary["passed"], summary["failed"], summary["skipped"]
     visible = report.get("environment", {}).get("NVIDIA_VISIBLE_DEVICES")
     if row.device != "cpu" and visible != row.device:
@@ -157,6 +171,8 @@ def collect(report_dir: Path, expected_hosts: list[str] = ()) -> tuple[list[Row]
     seen = set()
     for host_file in sorted((report_dir / "hosts").glob("*/host.json")):
         host = json.loads(host_file.read_text())
+        if expected_hosts and host["host"] not in expected_hosts:
+            continue
         seen.add(host["host"])
         if host.get("error"):
             results.append(untested(host["host"], host.get("driver", ""), host["error"]))
@@ -284,4 +300,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # noqa: BLE001 - a merge that breaks must not read as "GPUs failed"
+        print(f"fleet_report.py failed to merge the results: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(3)

@@ -171,6 +171,11 @@ def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_eac
     assert "**4 of 4 GPU slots ready** on 2 hosts" in markdown
     assert ET.parse(report_dir / "fleet-junit.xml").getroot().tag == "testsuites"
 
+    # One host again (the README's advice after fixing one): the report is that host's.
+    code, output = make("readiness", inventory, "readiness-limit", "--limit", "standin-a100")
+    assert code == 0, tail(output)
+    assert {row["host"] for row in fleet_report(report_dir)["rows"]} == {"standin-a100"}
+
 
 def test_a_broken_task_on_one_host_fails_readiness_and_the_report_names_host_gpu_and_task(
         standin_fleet, docker_client, cpu_image, image_archives, tmp_path):

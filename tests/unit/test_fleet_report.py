@@ -86,6 +86,12 @@ def test_a_host_that_left_no_result_is_a_failure(reports, capsys):
     assert [row["status"] for row in document["rows"] if row["host"] == "gpu-c"] == ["FAILED"]
 
 
+def test_only_the_hosts_of_this_run_are_merged(reports, capsys):
+    # `--limit standin-h100-mig`: the A100's results on disk are an older run's.
+    code, out, document = merge(reports, "standin-h100-mig", capsys=capsys)
+    assert code == 0 and {row["host"] for row in document["rows"]} == {"standin-h100-mig"}
+
+
 def test_a_host_that_could_not_be_tested_says_why(reports, capsys):
     shutil.rmtree(reports / "hosts" / "standin-a100")
     (reports / "hosts" / "standin-a100").mkdir()
