@@ -26,6 +26,7 @@ import yaml
 from tests.helpers import BUILD, ROOT
 
 ANSIBLE_DIR = ROOT / "ansible"
+STANDIN_INVENTORY = ANSIBLE_DIR / "molecule" / "standin" / "inventory"
 BIN = Path(sys.executable).parent
 LOGS = BUILD / "ansible"
 TESTHOST_IMAGE = "trainer-workshop-testhost:bookworm"
@@ -111,30 +112,19 @@ def standin_fleet(testhost_image, image_archives, docker_client):
         molecule("standin", "destroy", image_archives)
 
 
-def write_inventory(tmp_path: Path, images: dict[str, str], smoke_args: list[str], host_vars: dict | None = None) -> Path:
-    """An ops inventory for the two molecule containers (as a copy of inventory.example
-    would be) with the stand-in scenario's settings, its fleet report in TMP_PATH/readiness."""
-    scenario = (ANSIBLE_DIR / "molecule" / "standin" / "molecule.yml").read_text()
-    for name, value in images.items():  # molecule's ${NAME:-default}, resolved as molecule does
-        scenario = re.sub(r"\$\{" + name + r"(:-[^}]*)?\}", value, scenario)
-    settings = yaml.safe_load(scenario)["provisioner"]["inventory"]["group_vars"]["all"]
-    hosts = {name: (host_vars or {}).get(name) for name in STANDINS}
-    inventory = {"all": {
-        "vars": {**settings, "ansible_connection": "community.docker.docker", "ansible_user": "root",
-                 "workshop_report_dir": str(tmp_path / "readiness"), "workshop_readiness_smoke_args": smoke_args},
-        "children": {"gpu_hosts": {"hosts": hosts}, "hub_hosts": {"hosts": dict.fromkeys(STANDINS)}},
-    }}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(inventory))
-    return path
+def make(target: str, log: str, images: dict[str, str], report_dir: Path, *args: str) -> tuple[int, str]:
+    """The README's commands against the stand-in hosts' own inventory (the one molecule used):
+    make provision|readiness INVENTORY=ansible/molecule/standin/inventory ARGS=..."""
+    command = ["make", "-C", str(ROOT), "--no-print-directory", target, f"INVENTORY={STANDIN_INVENTORY}",
+               "ARGS=" + " ".join([f"-e workshop_report_dir={report_dir}", *args])]
+    return run_logged(command, log, **images)
 
 
-def make(target: str, inventory: Path, log: str, *args: str) -> tuple[int, str]:
-    """The README's commands: make provision|readiness INVENTORY=..."""
-    command = ["make", "-C", str(ROOT), "--no-print-directory", target, f"INVENTORY={inventory}"]
-    if args:
-        command.append("ARGS=" + " ".join(args))
-    return run_logged(command, log)
+def more_inventory(tmp_path: Path, host_vars: dict) -> str:
+    """A second inventory source with per-host settings, as `-i FILE` for ARGS."""
+    path = tmp_path / "more-hosts.yml"
+    path.write_text(yaml.safe_dump({"all": {"hosts": host_vars}}))
+    return f"-i {path}"
 
 
 def fleet_report(report_dir: Path) -> dict:
@@ -146,6 +136,9 @@ def test_two_standin_hosts_are_provisioned_then_a_second_run_changes_nothing(sta
     assert code == 0, tail(output)
     for step in ("converge", "idempotence", "check", "verify"):
         assert f"[standin > {step}] Executed: Successful" in output
+    # Fresh hosts (nothing kept from an earlier run): the first converge loaded the archives.
+    first_load = output.split("TASK [workshop_image : Load the archive into the engine]", 1)[1].split("TASK [", 1)[0]
+    assert "changed: [standin-h100-mig]" in first_load and "changed: [standin-a100]" in first_load, first_load
     # The driver check read the recorded driver of each host.
     assert "standin-h100-mig: NVIDIA driver 580.95.05 (580+ needed): ok" in output
     assert "standin-a100: NVIDIA driver 580.82.07 (580+ needed): ok" in output
@@ -154,9 +147,7 @@ def test_two_standin_hosts_are_provisioned_then_a_second_run_changes_nothing(sta
 def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_each(standin_fleet, image_archives, tmp_path):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     report_dir = tmp_path / "readiness"
-    inventory = write_inventory(tmp_path, image_archives, ["--labs", "setup"])
-
-    code, output = make("readiness", inventory, "readiness-ready")
+    code, output = make("readiness", "readiness-ready", image_archives, report_dir)
     assert code == 0, tail(output)
     report = fleet_report(report_dir)
     assert report["summary"] == {"slots": 4, "ready": 4, "hosts": 2, "failures": 0}
@@ -172,7 +163,7 @@ def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_eac
     assert ET.parse(report_dir / "fleet-junit.xml").getroot().tag == "testsuites"
 
     # One host again (the README's advice after fixing one): the report is that host's.
-    code, output = make("readiness", inventory, "readiness-limit", "--limit", "standin-a100")
+    code, output = make("readiness", "readiness-limit", image_archives, report_dir, "--limit", "standin-a100")
     assert code == 0, tail(output)
     assert {row["host"] for row in fleet_report(report_dir)["rows"]} == {"standin-a100"}
 
@@ -185,10 +176,8 @@ def test_a_broken_task_on_one_host_fails_readiness_and_the_report_names_host_gpu
     inject_broken_task(docker_client, cpu_image, broken, task="SETUP")
     load_into_host(broken, "standin-a100")
     report_dir = tmp_path / "readiness"
-    inventory = write_inventory(tmp_path, image_archives, ["--labs", "setup"],
-                                host_vars={"standin-a100": {"workshop_readiness_image": broken}})
-
-    code, output = make("readiness", inventory, "readiness-broken")
+    code, output = make("readiness", "readiness-broken", image_archives, report_dir,
+                        more_inventory(tmp_path, {"standin-a100": {"workshop_readiness_image": broken}}))
     assert code != 0, "the play must fail when a task failed"
     for device in STANDINS["standin-a100"]:
         gpu = STANDINS["standin-a100"].index(device)
@@ -209,14 +198,13 @@ def test_a_broken_task_on_one_host_fails_readiness_and_the_report_names_host_gpu
 def test_a_driver_too_old_stops_provisioning_and_readiness_naming_found_and_needed(standin_fleet, image_archives, tmp_path):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     report_dir = tmp_path / "readiness"
-    inventory = write_inventory(tmp_path, image_archives, ["--labs", "setup"])
     use_recording("standin-a100", "a100-570")
     try:
-        code, output = make("provision", inventory, "provision-old-driver", "--limit", "standin-a100")
+        code, output = make("provision", "provision-old-driver", image_archives, report_dir, "--limit", "standin-a100")
         assert code != 0
         assert "standin-a100: NVIDIA driver 570.133.20 found, 580 or newer needed" in output, tail(output)
 
-        code, output = make("readiness", inventory, "readiness-old-driver")
+        code, output = make("readiness", "readiness-old-driver", image_archives, report_dir)
         assert code != 0
         report = fleet_report(report_dir)
         untested = [row for row in report["rows"] if row["host"] == "standin-a100"]
