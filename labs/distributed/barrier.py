@@ -42,6 +42,9 @@ def main() -> None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "barrier_report.json").write_text(json.dumps(report, indent=2))
         print("Primary rank finished syncing.")
+    # Close the process group before exiting: a rank that exits with gloo's group still open
+    # can abort ("terminate called without an active exception"), failing the launch.
+    trainer.accelerator.end_training()
 
 
 if __name__ == "__main__":

@@ -412,6 +412,9 @@ def main() -> None:
         summary = {k: report[k] for k in ("wrapper", "world_size", "backend", "device")}
         summary["gradient_check_passed"] = report["gradient_check"]["passed"]
         print(json.dumps(summary))
+    # Close the process group before exiting: a rank that exits with gloo's group still open
+    # can abort ("terminate called without an active exception"), failing the launch.
+    trainer.accelerator.end_training()
 
 
 if __name__ == "__main__":
