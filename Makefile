@@ -84,6 +84,10 @@ test-docker: venv labs testdata  ## the Docker tier only (builds the cpu image o
 test-gpu-image: venv labs testdata  ## the Docker tier's gpu-flavour test: builds the CUDA image (2.6 GB of wheels), harness on CPU in it
 	WORKSHOP_TEST_GPU_IMAGE=1 $(VPY) -m pytest tests/docker -k gpu $(PYTEST_ARGS)
 
+STARTUP_IMAGE ?= trainer-workshop:cpu
+bench-startup: venv  ## solo start-up: `docker compose up` to JupyterLab answering, STARTUP_IMAGE (default trainer-workshop:cpu), 5 runs
+	$(VPY) -m tests.docker.bench_startup --image $(STARTUP_IMAGE) $(ARGS)
+
 # --- the hosted hub (hub/; README "Running the hub") -----------------------------------
 USERS ?= 30
 
@@ -132,4 +136,4 @@ clean:  ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)
 
 .PHONY: help venv lock labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
-	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive inventory-given provision readiness test-ansible
+	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive bench-startup inventory-given provision readiness test-ansible
