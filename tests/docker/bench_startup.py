@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,15 +25,9 @@ import uuid
 
 import requests
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, free_port
 
 TARGET_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Project:
