@@ -3,6 +3,7 @@
 #   make smoke   the smoke harness on this host; ARGS="--labs 2,3 ..." passes options
 #   make image   FLAVOR=cpu|gpu: build the workshop image and print its size
 #   make provision / make readiness   INVENTORY=...: the ops path (ansible/)
+#   make publish / release-*            the release (.github/workflows/release.yml runs only make targets)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -11,10 +12,19 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 BUILD := build
-# Where `make lock` finds the CPU build of torch (a wheelhouse directory); the
-# CPU lock records that wheel's hash. Defaults to pip's configured find-links, as
-# docker/build.py does for the cpu image.
+# Where the cpu flavour's torch (its CPU build, TORCH_VERSION+cpu) comes from: PyTorch's CPU
+# wheel index, or a wheelhouse directory where that index is out of reach (air-gapped venues,
+# the CI hosts). Defaults to pip's configured find-links, as docker/build.py does.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_CPU_WHEELHOUSE ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' docker/requirements.in)
+# pip's option for it (the test venv's torch is the CPU build too).
+TORCH_CPU_SOURCE = $(if $(TORCH_CPU_WHEELHOUSE),--find-links $(TORCH_CPU_WHEELHOUSE),--extra-index-url $(TORCH_CPU_INDEX))
+# The cpu lock is one file per architecture (docker/requirements-cpu-ARCH.lock): torch's CPU
+# wheels differ per platform, and PyPI's aarch64 torch is not the CPU build.
+ARCH ?= amd64
+LOCK_PLATFORM_amd64 := x86_64-manylinux_2_28
+LOCK_PLATFORM_arm64 := aarch64-manylinux_2_28
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -23,25 +33,39 @@ help:  ## list the commands
 
 $(VENV)/.installed: tests/requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --require-hashes --no-deps -r tests/requirements-dev.lock
+	$(VPY) -m pip install --quiet --require-hashes --no-deps $(TORCH_CPU_SOURCE) -r tests/requirements-dev.lock
 	# The project's own packages (lab helpers, harness, hub extensions), editable: no path hacks.
 	$(VPY) -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 venv: $(VENV)/.installed  ## the test environment (.venv) from the hash-checked lock
 
-lock: venv  ## regenerate the hash-checked locks from docker/, ansible/ and tests/ requirements.in
-	@test -n "$(TORCH_CPU_WHEELHOUSE)" || { echo "Set TORCH_CPU_WHEELHOUSE to a directory holding torch's CPU wheel"; exit 2; }
+lock: venv  ## regenerate the hash-checked locks from docker/, ansible/ and tests/ requirements.in (cpu: amd64; arm64 see lock-cpu)
 	$(VENV)/bin/uv pip compile docker/requirements.in --generate-hashes --universal --python-version 3.11 \
 		--no-header -o docker/requirements-gpu.lock
-	$(VENV)/bin/uv pip compile docker/requirements.in --generate-hashes --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --find-links $(TORCH_CPU_WHEELHOUSE) --no-emit-find-links \
-		--no-header -o docker/requirements-cpu.lock
-	$(VENV)/bin/uv pip compile ansible/requirements.in --generate-hashes --universal --python-version 3.11 \
-		--no-header -o ansible/requirements.lock
-	$(VENV)/bin/uv pip compile tests/requirements-dev.in -c docker/requirements-cpu.lock -c ansible/requirements.lock --generate-hashes \
-		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --find-links $(TORCH_CPU_WHEELHOUSE) \
+	$(MAKE) --no-print-directory lock-cpu ARCH=amd64
+	# The controller's Ansible shares the test venv with the labs' stack: the same versions.
+	$(VENV)/bin/uv pip compile ansible/requirements.in -c docker/requirements-cpu-amd64.lock --generate-hashes --universal \
+		--python-version 3.11 --no-header -o ansible/requirements.lock
+	$(VENV)/bin/uv pip compile tests/requirements-dev.in -c docker/requirements-cpu-amd64.lock -c ansible/requirements.lock --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --find-links $(TORCH_CPU_WHEELS) \
 		--no-emit-find-links --no-header -o tests/requirements-dev.lock
+
+# torch's CPU wheels: the wheelhouse when one is set, else the index's flat page of torch wheels
+# (only torch is taken from it; every other package comes from PyPI).
+TORCH_CPU_WHEELS = $(or $(TORCH_CPU_WHEELHOUSE),$(TORCH_CPU_INDEX)/torch/)
+LOCK_OUTPUT ?= docker/requirements-cpu-$(ARCH).lock
+
+lock-cpu: venv  ## ARCH=amd64|arm64: lock the cpu flavour for one architecture, torch TORCH_VERSION+cpu from TORCH_CPU_INDEX (or TORCH_CPU_WHEELHOUSE)
+	@test -n "$(LOCK_PLATFORM_$(ARCH))" || { echo "ARCH=$(ARCH): use ARCH=amd64 or ARCH=arm64"; exit 2; }
+	@mkdir -p $(BUILD) && echo "torch==$(TORCH_VERSION)+cpu" > $(BUILD)/torch-cpu.override
+	@# Elsewhere (LOCK_OUTPUT=...), start from the committed lock: uv keeps its versions unless the sources changed.
+	@if [ "$(LOCK_OUTPUT)" != docker/requirements-cpu-$(ARCH).lock ] && [ -f docker/requirements-cpu-$(ARCH).lock ]; then \
+		cp docker/requirements-cpu-$(ARCH).lock $(LOCK_OUTPUT); fi
+	$(VENV)/bin/uv pip compile docker/requirements.in --override $(BUILD)/torch-cpu.override --generate-hashes \
+		--python-version 3.11 --python-platform $(LOCK_PLATFORM_$(ARCH)) --find-links $(TORCH_CPU_WHEELS) \
+		--no-emit-find-links --no-header --quiet -o $(LOCK_OUTPUT) \
+		|| { echo "lock-cpu: no torch $(TORCH_VERSION)+cpu wheel for $(ARCH) in $(TORCH_CPU_WHEELS). Run it where PyTorch's CPU index is reachable (TORCH_CPU_WHEELHOUSE= to use it), or put that wheel in a wheelhouse"; exit 2; }
 
 labs: venv  ## build the student notebooks (.ipynb) into build/labs
 	$(VPY) labs/build_labs.py $(BUILD)/labs
@@ -64,8 +88,19 @@ FLAVOR ?= gpu
 TEST_IMAGE_SETTINGS := WORKSHOP_DATA=$(BUILD)/testdata WORKSHOP_MODEL=/opt/workshop/data/models/minilm \
 	WORKSHOP_CAUSAL_MODEL=/opt/workshop/data/models/tiny-gpt2 WORKSHOP_DATASET=/opt/workshop/data/sentiment
 
-image:  ## build the workshop image, FLAVOR=cpu|gpu (default gpu), tag trainer-workshop:FLAVOR, print its size
+image:  ## build the workshop image, FLAVOR=cpu|gpu (default gpu), tag trainer-workshop:FLAVOR, print its size; PLATFORMS=linux/arm64 (cpu) emulates
 	$(PYTHON) docker/build.py workshop-$(FLAVOR) --size
+
+# The project's version (pyproject.toml): the release's image tags VERSION-FLAVOR.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# Where the release pushes: REGISTRY/OWNER (e.g. ghcr.io/OWNER); image names are lower case.
+PUBLISH_TO ?=
+published = $(shell echo '$(PUBLISH_TO)' | tr '[:upper:]' '[:lower:]')/$(1)
+# The image checked: the published one when PUBLISH_TO is set, else the local build.
+IMAGE ?= $(if $(PUBLISH_TO),$(call published,trainer-workshop:$(VERSION)-$(FLAVOR)),trainer-workshop:$(FLAVOR))
+image-smoke:  ## IMAGE=...: the smoke harness inside an image, offline (docker run --network none IMAGE smoke); report in build/image-smoke
+	rm -rf $(BUILD)/image-smoke && mkdir -p $(BUILD)/image-smoke && chmod 777 $(BUILD)/image-smoke
+	docker run --rm --network none --shm-size 1g -v $(abspath $(BUILD))/image-smoke:/home/jovyan/work/smoke $(IMAGE) smoke $(ARGS)
 
 # `docker save NAME:TAG` to build/images/NAME-TAG.tar, the archive provisioning copies to hosts.
 save_archive = mkdir -p $(BUILD)/images && docker save $(1) -o $(BUILD)/images/$(subst :,-,$(1)).tar.part \
@@ -91,8 +126,12 @@ bench-startup: venv  ## solo start-up: `docker compose up` to JupyterLab answeri
 # --- the hosted hub (hub/; README "Running the hub") -----------------------------------
 USERS ?= 30
 
-hub-image:  ## build the hub image (trainer-workshop-hub:latest); options as for make image
+hub-image:  ## build the hub image (trainer-workshop-hub:latest); options as for make image (PLATFORMS=linux/arm64 too)
 	$(PYTHON) docker/build.py hub
+
+HUB_IMAGE ?= trainer-workshop-hub:latest
+hub-image-check:  ## HUB_IMAGE=...: the hub image starts, serves /hub/health, and has its proxy and roster command
+	$(PYTHON) hub/check_image.py $(HUB_IMAGE)
 
 hub-image-archive:  ## the hub image as build/images/trainer-workshop-hub-latest.tar (what provisioning copies)
 	$(call save_archive,trainer-workshop-hub:latest)
@@ -107,6 +146,30 @@ test-hub: venv labs testdata  ## the hub tier only: a real hub, 3 stand-in GPUs,
 
 bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p50/p95/max, hub memory
 	$(VPY) -m tests.hub.bench_spawn --users $(USERS) $(ARGS)
+
+# --- the release (.github/workflows/release.yml; README "Releasing") -----------------------
+# On a tag vX.Y.Z the workflow runs these targets and nothing else; CI runs each of them too.
+TAG ?=
+release-check:  ## TAG=vX.Y.Z: the tag, pyproject.toml's version and the compose files' default image tag agree
+	$(PYTHON) docker/release.py check --tag "$(TAG)"
+
+release-assets: labs  ## the release's lab notebooks and rendered study notes, zipped, with SHA256SUMS, in build/release
+	$(PYTHON) docker/release.py assets $(BUILD)/labs $(BUILD)/release
+
+# PUBLISH=--print shows what `make publish` would push, and pushes nothing.
+PUBLISH ?= --push
+PUBLISH_SETTINGS = IMAGE_NAME=$(call published,trainer-workshop) HUB_IMAGE_NAME=$(call published,trainer-workshop-hub) \
+	WORKSHOP_VERSION=$(VERSION)
+publish:  ## PUBLISH_TO=REGISTRY/OWNER: push cpu and hub (amd64+arm64), gpu (amd64), with provenance and an SBOM; PUBLISH=--print: the plan only
+	@test -n "$(PUBLISH_TO)" || { echo "Set PUBLISH_TO=REGISTRY/OWNER, where the images go (e.g. ghcr.io/OWNER)"; exit 2; }
+	$(PUBLISH_SETTINGS) PLATFORMS=linux/amd64,linux/arm64 $(PYTHON) docker/build.py workshop-cpu hub $(PUBLISH)
+	$(PUBLISH_SETTINGS) PLATFORMS=linux/amd64 $(PYTHON) docker/build.py workshop-gpu $(PUBLISH)
+
+lint-workflows: venv  ## the GitHub workflows against GitHub's schema (check-jsonschema) and zizmor's audits, offline
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	# Informational findings are advice (e.g. "use gh release in a script": the workflow's
+	# script steps are make targets CI runs, so the upload stays a pinned action).
+	$(VENV)/bin/zizmor --offline --no-progress --min-severity low .github/workflows
 
 # --- the ops path (ansible/; README "Running a workshop on GPU hosts") --------------------
 # The controller's Ansible alone (ansible/requirements.lock), without the labs' stack.
@@ -135,5 +198,6 @@ test-ansible: venv labs testdata  ## the ops tier only: lint, molecule (GPU-less
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)
 
-.PHONY: help venv lock labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
-	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive bench-startup inventory-given provision readiness test-ansible
+.PHONY: help venv lock lock-cpu labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
+	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive bench-startup inventory-given provision readiness test-ansible \
+	image-smoke hub-image-check release-check release-assets publish lint-workflows

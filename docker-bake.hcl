@@ -24,8 +24,10 @@ variable "BUILD_DATE" { default = "" }
 variable "CA_BUNDLE" { default = "" }
 # A Hub token for gated models (a secret, never stored).
 variable "HF_TOKEN_FILE" { default = "" }
-# A directory of wheels pip may use: cpu must find torch 2.13.0+cpu there; gpu only offline.
+# A directory of wheels pip may use: torch's CPU build for cpu when offline; gpu only offline.
 variable "TORCH_CPU_WHEELHOUSE" { default = "" }
+# Where cpu takes torch's CPU build when the wheelhouse lacks it (empty: PyTorch's CPU index).
+variable "TORCH_CPU_INDEX" { default = "" }
 variable "GPU_WHEELHOUSE" { default = "" }
 # Local models/datasets (air-gapped venues, the tests): DIR/x lands at /opt/workshop/data/x.
 variable "WORKSHOP_DATA" { default = "" }
@@ -91,6 +93,7 @@ target "workshop" {
   dockerfile = "docker/Dockerfile"
   args = merge(
     { FLAVOR = flavor, BASE_IMAGE = flavor == "gpu" ? GPU_BASE_IMAGE : CPU_BASE_IMAGE },
+    given("TORCH_CPU_INDEX", flavor == "cpu" ? TORCH_CPU_INDEX : ""),
     provenance(),
     baked(flavor == "cpu" && WORKSHOP_LAB_SIZE == "" ? "smoke" : WORKSHOP_LAB_SIZE),
   )

@@ -47,6 +47,13 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
         time.sleep(interval)
 
 
+def run_make(target: str, *settings: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """`make TARGET SETTING=...` in the repository, as CI, the README and the release workflow
+    run it (the workflow contract test looks for these calls), output captured."""
+    return subprocess.run(["make", "--no-print-directory", target, *settings], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **env})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,27 +1,35 @@
 """Solo study with compose.yaml: up -> healthy -> token login -> run a lab notebook through
-the Jupyter server's API -> write in work -> down -> up -> the work is still there."""
+the Jupyter server's API -> write in work -> down -> up -> the work is still there; and the
+image compose.yaml names: the published one by default, built when the pull fails."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import uuid
 
 import pytest
 import requests
 
-from tests.helpers import ROOT, JupyterClient, free_port
+from tests.helpers import ROOT, TEST_IMAGE_SETTINGS, JupyterClient, free_port
 
 pytestmark = pytest.mark.timeout(1200)
 
 
 class Compose:
-    def __init__(self, image: str, token: str | None, files: tuple[str, ...] = ()):
+    def __init__(self, image: str | None, token: str | None, files: tuple[str, ...] = (), **settings: str):
+        """image=None: compose.yaml's own default (the published image)."""
         self.project = f"twtest{os.getpid()}{uuid.uuid4().hex[:6]}"
         self.files = [arg for name in files for arg in ("-f", name)]
         self.port = free_port()
-        self.env = dict(os.environ, WORKSHOP_IMAGE=image, WORKSHOP_GPU_IMAGE=image, JUPYTER_HOST_PORT=str(self.port))
-        self.env.pop("JUPYTER_TOKEN", None)
+        self.env = dict(os.environ, JUPYTER_HOST_PORT=str(self.port), **settings)
+        for name in ("JUPYTER_TOKEN", "WORKSHOP_IMAGE", "WORKSHOP_GPU_IMAGE", "TORCH_CPU_WHEELHOUSE", "CA_BUNDLE"):
+            self.env.pop(name, None)
+        self.env.update(settings)
+        if image:
+            self.env.update(WORKSHOP_IMAGE=image, WORKSHOP_GPU_IMAGE=image)
         if token:
             self.env["JUPYTER_TOKEN"] = token
 
@@ -46,8 +54,8 @@ class Compose:
 def compose(cpu_image):
     made = []
 
-    def make(token: str | None, files: tuple[str, ...] = ()) -> Compose:
-        made.append(Compose(cpu_image, token, files))
+    def make(token: str | None, files: tuple[str, ...] = (), image: str | None = cpu_image, **settings: str) -> Compose:
+        made.append(Compose(image, token, files, **settings))
         return made[-1]
 
     yield make
@@ -125,3 +133,56 @@ def test_the_gpu_switch_hands_the_gpus_to_the_container(compose):
     # The engine sets it for the container's processes (not for `exec`): read PID 1's environment.
     env = project("exec", "-T", "lab", "bash", "-c", "tr '\\0' '\\n' < /proc/1/environ").stdout.splitlines()
     assert "NVIDIA_VISIBLE_DEVICES=all" in env
+
+
+def pip_setting(key: str) -> str:
+    result = subprocess.run(["python3", "-m", "pip", "config", "get", key], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def test_the_default_image_is_the_published_one_for_this_version(compose):
+    version = re.search(r'^version = "(.*)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    config = compose(None, image=None)("config", "--format", "json").stdout
+    lab = json.loads(config)["services"]["lab"]
+    assert lab["image"] == f"ghcr.io/trainer-workshop/trainer-workshop:{version}-cpu"
+    assert lab["pull_policy"] == "missing"
+    moved = compose(None, image=None, WORKSHOP_REGISTRY="registry.example", WORKSHOP_OWNER="us")("config", "--format", "json")
+    assert json.loads(moved.stdout)["services"]["lab"]["image"] == f"registry.example/us/trainer-workshop:{version}-cpu"
+
+
+def test_a_build_with_nothing_set_and_no_torch_index_stops_with_the_one_line_fix(compose):
+    """Offline with nothing set: no wheelhouse, and PyTorch's CPU index (here a closed port, so
+    the test means the same where the internet is reachable) cannot be reached."""
+    project = compose(None, image=f"trainer-workshop-test:solo-nothing-{uuid.uuid4().hex[:6]}",
+                      TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu")
+    result = project("build", check=False, timeout=900)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "PyTorch's CPU wheel index http://127.0.0.1:9/whl/cpu cannot be reached" in output, output[-3000:]
+    assert re.search(r"Fix \(offline\): set TORCH_CPU_WHEELHOUSE=DIR, a folder holding "
+                     r"torch-2\.13\.0\+cpu-cp311-cp311-manylinux_2_28_x86_64\.whl, and build again\.", output)
+
+
+def test_when_the_pull_fails_compose_builds_offline_from_the_wheelhouse_and_serves(compose):
+    """The published image cannot be pulled (no registry answers), so `docker compose up` builds
+    it, offline: torch from the wheelhouse, the models from local data (no model hub here)."""
+    wheelhouse = pip_setting("global.find-links")
+    if not wheelhouse:
+        pytest.skip("no wheelhouse with torch's CPU wheel on this host (pip's find-links)")
+    # A TLS-inspecting proxy's CA bundle, found as docker/build.py finds it.
+    ca = os.environ.get("CA_BUNDLE") or os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or pip_setting("global.cert")
+    settings = dict(TEST_IMAGE_SETTINGS, TORCH_CPU_WHEELHOUSE=wheelhouse, WORKSHOP_REGISTRY="127.0.0.1:9",
+                    WORKSHOP_OWNER="twtest", WORKSHOP_VERSION=uuid.uuid4().hex[:8], TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu")
+    if ca:
+        settings["CA_BUNDLE"] = ca
+    token = uuid.uuid4().hex
+    project = compose(token, image=None, **settings)
+    image = f"127.0.0.1:9/twtest/trainer-workshop:{settings['WORKSHOP_VERSION']}-cpu"
+    try:
+        project("up", "-d", "--wait", "--wait-timeout", "240", timeout=1500)
+        JupyterClient(project.url, token).api("GET", "/status").raise_for_status()
+        labels = subprocess.run(["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", image],
+                                capture_output=True, text=True, check=True).stdout
+        assert json.loads(labels)["org.trainer-workshop.flavor"] == "cpu"
+    finally:
+        project("down", "-v", "--rmi", "all", "--timeout", "5", check=False)
