@@ -67,7 +67,10 @@ def test_the_hub_image_check_catches_a_hub_that_does_not_start(hub_image, docker
         broken.commit("trainer-workshop-hub-test", "no-start", changes=["ENTRYPOINT [\"false\"]"])
     finally:
         broken.remove()
-    failed = run_make("hub-image-check", "HUB_IMAGE=trainer-workshop-hub-test:no-start", timeout=300)
+    try:
+        failed = run_make("hub-image-check", "HUB_IMAGE=trainer-workshop-hub-test:no-start", timeout=300)
+    finally:
+        docker_client.images.remove("trainer-workshop-hub-test:no-start")
     assert failed.returncode != 0
     assert "the hub exited" in failed.stderr
 
