@@ -144,6 +144,9 @@ hub-lock: venv  ## regenerate hub/requirements.lock (hashes) and hub/proxy/packa
 test-hub: venv labs testdata  ## the hub tier only: a real hub, 3 stand-in GPUs, restart, bad input, a browser
 	$(VPY) -m pytest tests/hub $(PYTEST_ARGS)
 
+test-swarm: venv labs testdata  ## the swarm tier only: three Docker-in-Docker nodes, the hub in swarm mode, placement, restart, work, node loss
+	$(VPY) -m pytest tests/swarm $(PYTEST_ARGS)
+
 bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p50/p95/max, hub memory
 	$(VPY) -m tests.hub.bench_spawn --users $(USERS) $(ARGS)
 
@@ -200,4 +203,4 @@ clean:  ## remove build outputs (keeps .venv)
 
 .PHONY: help venv lock lock-cpu labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
 	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive bench-startup inventory-given provision readiness test-ansible \
-	image-smoke hub-image-check release-check release-assets publish lint-workflows
+	image-smoke hub-image-check release-check release-assets publish lint-workflows test-swarm

@@ -18,10 +18,19 @@ except hub_settings.ConfigError as e:
     sys.exit(2)
 
 # --- the student image must already be on this engine: a spawn never pulls ----
+# (Swarm mode: the attendees run on the worker nodes, whose images this hub cannot see;
+# provisioning loads the image on every node and `make readiness` proves it there.)
 import docker  # noqa: E402
 
 try:
-    docker.from_env().images.get(S.image)
+    engine = docker.from_env()
+    if S.mode == "single":
+        engine.images.get(S.image)
+    elif engine.info().get("Swarm", {}).get("ControlAvailable") is not True:
+        print("trainer-workshop hub: refusing to start: HUB_MODE=swarm, but this Docker engine is not a swarm "
+              "manager; run the hub on the manager (docker swarm init there; make provision does)",
+              file=sys.stderr, flush=True)
+        sys.exit(2)
 except docker.errors.ImageNotFound:
     print(
         f"trainer-workshop hub: refusing to start: HUB_IMAGE={S.image} is not on this Docker engine; "
@@ -93,31 +102,41 @@ c.Authenticator.username_pattern = hub_settings.USERNAME_RE.pattern
 c.Spawner.default_url = "/lab/tree/labs"
 
 # --- the student containers ---------------------------------------------------
-c.JupyterHub.spawner_class = "workshop_hub.spawner.WorkshopSpawner"
+# One host: a container per attendee with a device request. Swarm: a service per attendee,
+# pinned to a node and holding one of its devices (workshop_hub/swarm.py). Settings on
+# DockerSpawner apply to both; those on one class are that mode's own.
+c.JupyterHub.spawner_class = (
+    "workshop_hub.spawner.WorkshopSpawner" if S.mode == "single" else "workshop_hub.swarm.WorkshopSwarmSpawner"
+)
 # The pinned workshop image, and no other (no image picker in the spawn form).
-c.WorkshopSpawner.image = S.image
-c.WorkshopSpawner.allowed_images = [S.image]
+c.DockerSpawner.image = S.image
+c.DockerSpawner.allowed_images = [S.image]
 # The image is built or loaded before the workshop; pulling inside a spawn would
-# blow the start timeout for 40 people at once.
-c.WorkshopSpawner.pull_policy = "never"
+# blow the start timeout for 40 people at once. (Swarm: the nodes have it; the hub's
+# engine, which is not where attendees run, is not asked.)
+c.DockerSpawner.pull_policy = "never" if S.mode == "single" else "skip"
 # The image's entrypoint mode that runs jupyterhub-singleuser (after its start-up checks).
-c.WorkshopSpawner.cmd = ["singleuser"]
+c.DockerSpawner.cmd = ["singleuser"]
 # One named network shared with the hub, so servers are reached by internal IP.
-c.WorkshopSpawner.network_name = S.network
-c.WorkshopSpawner.use_internal_ip = True
+c.DockerSpawner.network_name = S.network
+c.DockerSpawner.use_internal_ip = True
 # Predictable names: trainer-workshop-<user>; the per-attendee work volume likewise.
-c.WorkshopSpawner.prefix = S.name
-c.WorkshopSpawner.name_template = "{prefix}-{username}"
+c.DockerSpawner.prefix = S.name
+c.DockerSpawner.name_template = "{prefix}-{username}"
 # Work lives on a named volume per attendee at the folder the image already has
 # (owned by jovyan), so it survives server stop/start, culling and image updates.
-c.WorkshopSpawner.volumes = {f"{S.name}-work-{{username}}": "/home/jovyan/work"}
+c.DockerSpawner.volumes = {f"{S.name}-work-{{username}}": "/home/jovyan/work"}
+# Swarm: the same volume name on the node that ran the server (or on NFS, HUB_WORK_NFS).
+c.WorkshopSwarmSpawner.work_volume_template = f"{S.name}-work-{{username}}"
+c.WorkshopSwarmSpawner.work_nfs = S.work_nfs
+c.WorkshopSwarmSpawner.work_nfs_mount = S.work_nfs_mount
 # Containers are removed when a server stops: each start gets a fresh device
 # request, and a stopped container cannot hold on to a GPU.
-c.WorkshopSpawner.remove = True
+c.DockerSpawner.remove = True
 # CPU and memory caps so one runaway training run cannot starve the others.
-c.WorkshopSpawner.cpu_limit = S.cpu_limit
-c.WorkshopSpawner.mem_limit = S.mem_limit
-c.WorkshopSpawner.extra_host_config = {
+c.DockerSpawner.cpu_limit = S.cpu_limit
+c.DockerSpawner.mem_limit = S.mem_limit
+c.DockerSpawner.extra_host_config = {
     # PyTorch DataLoader workers share tensors through /dev/shm; Docker's 64 MB kills them.
     "shm_size": S.shm_size,
     # Never privileged, no new privileges via setuid: students get a plain user container.
@@ -128,15 +147,23 @@ c.WorkshopSpawner.extra_host_config = {
     # A fork bomb in one notebook must not take the host down.
     "pids_limit": 4096,
 }
+# Swarm: the hub reaches each attendee's single task directly by its DNS name (dnsrr), not
+# through a virtual IP, which needs the IPVS kernel module on every node and buys nothing here.
+c.WorkshopSwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+# Swarm services take no host config: /dev/shm is a tmpfs mount of the same size, and
+# cpu_limit and mem_limit become the service's resource limits.
+c.WorkshopSwarmSpawner.shm_size = S.shm_size
 # Settings for the labs inside every container (e.g. WORKSHOP_LAB_SIZE=workshop).
-c.WorkshopSpawner.environment = dict(S.singleuser_env)
+c.DockerSpawner.environment = dict(S.singleuser_env)
 # The GPU pool and how many attendees share one device (1 = exclusive).
 c.WorkshopSpawner.gpu_pool = S.gpus
 c.WorkshopSpawner.users_per_gpu = S.users_per_gpu
 c.WorkshopSpawner.hub_name = S.name
+c.WorkshopSwarmSpawner.users_per_gpu = S.users_per_gpu
+c.WorkshopSwarmSpawner.hub_name = S.name
 # A cold start of a CUDA image on a busy host can take minutes: don't give up early.
-c.WorkshopSpawner.start_timeout = S.start_timeout
-c.WorkshopSpawner.http_timeout = S.http_timeout
+c.DockerSpawner.start_timeout = S.start_timeout
+c.DockerSpawner.http_timeout = S.http_timeout
 # Spawns beyond this many in flight get "try again in a minute" instead of
 # overloading the hub and the engine at 9:00.
 c.JupyterHub.concurrent_spawn_limit = S.concurrent_spawn_limit
@@ -156,7 +183,8 @@ services = [
         "command": [str(Path(sys.executable).with_name("workshop-roster")), "--serve"],
         "url": "http://127.0.0.1:10102",
         "api_token": roster_token_file.read_text().strip(),
-        "environment": {"HUB_NAME": S.name, "HUB_GPUS": ",".join(S.gpus) or "none"},
+        "environment": {"HUB_NAME": S.name, "HUB_GPUS": ",".join(S.gpus) or "none", "HUB_MODE": S.mode,
+                        "HUB_USERS_PER_GPU": str(S.users_per_gpu)},
         "oauth_no_confirm": True,
     },
 ]
@@ -185,9 +213,14 @@ if S.cull_timeout:
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles
 
+if S.mode == "swarm":
+    where = f"swarm: GPUs from the nodes' labels ({S.users_per_gpu} per GPU), work {'on NFS ' + S.work_nfs if S.work_nfs else 'on each node'}"
+elif S.gpus:
+    where = f"GPU pool {','.join(S.gpus)} ({S.users_per_gpu} per GPU)"
+else:
+    where = "CPU-only mode: attendees get no GPU"
 print(
-    f"trainer-workshop hub: image {S.image}, "
-    + (f"GPU pool {','.join(S.gpus)} ({S.users_per_gpu} per GPU)" if S.gpus else "CPU-only mode: attendees get no GPU")
+    f"trainer-workshop hub: image {S.image}, {where}"
     + f", {'HTTPS' if S.https else 'HTTP on loopback only'}, roster: {len(S.roster) or 'none (anyone with the password)'}",
     file=sys.stderr, flush=True,
 )

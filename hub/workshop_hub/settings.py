@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     ssl_cert: str = ""
     ssl_key: str = ""
     connect_host: str = ""
+    # --- one host, or a Docker Swarm of GPU hosts
+    mode: Literal["single", "swarm"] = "single"
+    work_nfs_server: str = ""
+    work_nfs_export: str = ""
+    work_nfs_mount: str = ""
     # --- the attendees' containers
     image: str = "trainer-workshop:gpu"
     gpus: Words = []
@@ -97,13 +102,32 @@ class Settings(BaseSettings):
     data_dir: str = "/srv/jupyterhub"
 
     @property
+    def work_nfs(self) -> str:
+        """SERVER:EXPORT, or "" when work stays on the nodes."""
+        return f"{self.work_nfs_server}:{self.work_nfs_export}" if self.work_nfs_server else ""
+
+    @property
     def https(self) -> bool:
         return bool(self.ssl_cert)
 
-    @field_validator("authenticator", mode="before")
+    @field_validator("authenticator", "mode", mode="before")
     @classmethod
     def _lower(cls, value: str) -> str:
-        return (value or "shared").strip().lower()
+        return str(value).strip().lower()
+
+    @field_validator("work_nfs_server")
+    @classmethod
+    def _nfs_server(cls, value: str) -> str:
+        if value and not re.match(r"^[\w.:-]+$", value):
+            raise ValueError(f"HUB_WORK_NFS_SERVER={value!r} is not a host name or IP address")
+        return value
+
+    @field_validator("work_nfs_export")
+    @classmethod
+    def _nfs_export(cls, value: str) -> str:
+        if value and not re.match(r"^/\S*$", value):
+            raise ValueError(f"HUB_WORK_NFS_EXPORT={value!r} is not an absolute path (e.g. /srv/workshop-work)")
+        return value.rstrip("/")
 
     @field_validator("admin_users", mode="before")
     @classmethod
@@ -158,6 +182,16 @@ class Settings(BaseSettings):
             _check_secret("HUB_ADMIN_PASSWORD", self.admin_password, ADMIN_PASSWORD_MIN)
             if self.user_password == self.admin_password:
                 raise ValueError("HUB_ADMIN_PASSWORD must differ from HUB_USER_PASSWORD")
+        if self.mode == "swarm" and self.gpus:
+            raise ValueError("HUB_GPUS is for HUB_MODE=single: in swarm mode each node's devices come from its "
+                             "trainer-workshop.gpus label (provisioning writes it); leave HUB_GPUS empty")
+        if bool(self.work_nfs_server) != bool(self.work_nfs_export):
+            raise ValueError("set both HUB_WORK_NFS_SERVER and HUB_WORK_NFS_EXPORT (work on NFS), or neither")
+        if self.work_nfs_server and self.mode != "swarm":
+            raise ValueError("HUB_WORK_NFS_SERVER is for HUB_MODE=swarm (one host keeps work on its own volumes)")
+        if self.work_nfs_server and not (self.work_nfs_mount and Path(self.work_nfs_mount).is_dir()):
+            raise ValueError("HUB_WORK_NFS_SERVER: the hub needs the export mounted (HUB_WORK_NFS_MOUNT) to make each "
+                             "attendee's folder; add hub/compose.nfs.yaml to COMPOSE_FILE")
         if bool(self.ssl_cert) != bool(self.ssl_key):
             raise ValueError("set both HUB_SSL_CERT and HUB_SSL_KEY (paths inside the hub container), or neither")
         for variable, path in (("HUB_SSL_CERT", self.ssl_cert), ("HUB_SSL_KEY", self.ssl_key)):

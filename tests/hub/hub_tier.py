@@ -42,6 +42,10 @@ class Hub:
     scheme: str = "http"
     tls_dir: str = ""
     url: str = ""
+    # Where its port is published, which compose files (hub/), which engine (DOCKER_HOST=...).
+    address: str = "127.0.0.1"
+    compose_files: tuple[str, ...] = ("compose.yaml",)
+    engine_env: dict = field(default_factory=dict)
     user_password: str = field(default_factory=lambda: "attendee-" + secrets.token_hex(6))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(36))
 
@@ -68,15 +72,17 @@ class Hub:
         host = {"HUB_ENV_FILE": str(self._env_file), "HUB_SERVER_IMAGE": self.image, "HUB_NETWORK": self.network,
                 "HUB_PORT": str(self.port), "HUB_PUBLISH_IP": self.settings().get("HUB_PUBLISH_IP", "127.0.0.1"),
                 "HUB_TLS_DIR": self.tls_dir or str(ROOT / "hub" / "tls")}
-        return subprocess.run(["docker", "compose", "-p", self.name, *args], cwd=COMPOSE_FILE.parent,
-                              env={**os.environ, **host}, capture_output=True, text=True, timeout=timeout)
+        files = [option for name in self.compose_files for option in ("-f", name)]
+        return subprocess.run(["docker", "compose", "-p", self.name, *files, *args], cwd=COMPOSE_FILE.parent,
+                              env={**os.environ, **self.engine_env, **host}, capture_output=True, text=True,
+                              timeout=timeout)
 
     def start(self, timeout: float = 120):
         self._env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings().items()), encoding="utf-8")
         up = self.compose("up", "-d")
         if up.returncode != 0:
             raise RuntimeError(f"docker compose up failed:\n{up.stderr}\n{self.logs()[-3000:]}")
-        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
+        self.url = f"{self.scheme}://{self.address}:{self.port}"
         self.wait_up(timeout)
         return self
 

@@ -192,3 +192,46 @@ def test_env_example_passwords_are_refused_as_placeholders(load):
     example = dict(re.findall(r"^(HUB_[A-Z0-9_]+)=(.*)$", (ROOT / "hub" / ".env.example").read_text(), re.MULTILINE))
     with pytest.raises(settings.ConfigError, match="placeholder"):
         load({k: v for k, v in example.items() if k in settings.variables()})
+
+
+# --- one host or a swarm (HUB_MODE) -------------------------------------------------
+
+
+def test_single_host_is_the_default_and_swarm_is_one_switch(load):
+    assert load(GOOD).mode == "single"
+    swarm = load({**GOOD, "HUB_MODE": "Swarm"})
+    assert swarm.mode == "swarm" and swarm.work_nfs == ""
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"HUB_MODE": "cluster"}, "HUB_MODE='cluster'"),
+    ({"HUB_MODE": "swarm", "HUB_GPUS": "0,1"}, "HUB_GPUS is for HUB_MODE=single"),
+    ({"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs.example.org"}, "set both HUB_WORK_NFS_SERVER and HUB_WORK_NFS_EXPORT"),
+    ({"HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "/srv/w"}, "HUB_WORK_NFS_SERVER is for HUB_MODE=swarm"),
+    ({"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "srv/w"}, "is not an absolute path"),
+    ({"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "/srv/w"}, "add hub/compose.nfs.yaml"),
+])
+def test_swarm_settings_that_cannot_work_are_refused_with_the_fix(load, env, message):
+    with pytest.raises(settings.ConfigError, match=re.escape(message)):
+        load({**GOOD, **env})
+
+
+def test_work_on_nfs_names_server_and_export(load, tmp_path):
+    s = load({**GOOD, "HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs.example.org", "HUB_WORK_NFS_EXPORT": "/srv/w/",
+              "HUB_WORK_NFS_MOUNT": str(tmp_path)})
+    assert s.work_nfs == "nfs.example.org:/srv/w"
+
+
+def test_roster_text_shows_node_and_per_node_capacity_in_swarm_mode():
+    from workshop_hub import roster
+
+    report = {"hub": "h", "mode": "swarm", "pool": ["gpu-a:0", "gpu-a:1", "gpu-b:0"], "free": ["gpu-a:1"],
+              "servers": [{"user": "ada", "node": "gpu-a", "gpu": "0", "state": "ready", "running_for": "1m",
+                           "idle_for": "0s", "started": "t"}],
+              "nodes": [{"node": "a", "host": "gpu-a", "devices": ["0", "1"], "used": 1, "total": 2, "problem": ""},
+                        {"node": "b", "host": "gpu-b", "devices": ["0"], "used": 1, "total": 1, "problem": "node is down"}]}
+    text = roster.as_text(report)
+    assert "gpu-a: 1/2 used (0, 1)" in text
+    assert "gpu-b: 1/1 used (0), takes no attendees: node is down" in text
+    assert re.search(r"^ada\s+gpu-a\s+0\s+ready", text, re.MULTILINE)
+    assert "<td>gpu-a</td>" in roster.as_html(report)

@@ -1,0 +1,176 @@
+"""SwarmSpawner that places each attendee on one GPU of one host of a Docker Swarm.
+
+The multi-host twin of `spawner.WorkshopSpawner` (one config, HUB_MODE=swarm switches):
+- Each attendee's server is a swarm service pinned to its node (`node.id==…`) that holds
+  one device. Swarm services take no device requests, so the device reaches the container
+  as NVIDIA_VISIBLE_DEVICES, which the NVIDIA runtime, the default runtime on every GPU
+  node (provisioning sets it), honours.
+- The slot comes from `slots.choose_slot` under one asyncio lock; what is held is read from
+  the services' labels plus in-flight reservations, nothing else, so a hub restart sees
+  exactly what runs, and removing the service (stop, cull, pool check) frees the slot.
+- Work: a named volume per attendee on the node where the server ran (fast local disk).
+  The spawner remembers that node (`work_node`, in JupyterHub's own spawner state) and
+  sends the attendee back there; when that node is down the spawn fails saying so, and the
+  work stays where it is. With HUB_WORK_NFS the volume is an NFS directory instead: any
+  node will do, and there is no home node.
+- A server whose node goes down is reported stopped at the next poll, so the hub removes
+  its service (freeing the slot once) and the attendee sees why on their next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import docker
+from docker.types import DriverConfig, Mount
+from dockerspawner import SwarmSpawner
+from jupyterhub.spawner import SpawnException
+from traitlets import Integer, Unicode
+
+from . import LABEL_GPU, LABEL_HUB, LABEL_NODE, LABEL_STARTED, LABEL_USER
+from .slots import NoSlot, Slot, choose_slot, held_slots, nfs_volume_options, nodes_from_swarm
+
+WORK_MOUNT = "/home/jovyan/work"
+_alloc_lock: asyncio.Lock | None = None
+# service name -> slot, for spawns that hold a slot but have no service yet
+_reserved: dict[str, Slot] = {}
+
+
+def _lock() -> asyncio.Lock:
+    global _alloc_lock
+    if _alloc_lock is None:
+        _alloc_lock = asyncio.Lock()
+    return _alloc_lock
+
+
+class WorkshopSwarmSpawner(SwarmSpawner):
+    users_per_gpu = Integer(1, config=True, help="Attendees sharing one device (1 = exclusive).")
+    hub_name = Unicode("trainer-workshop", config=True, help="Value of the trainer-workshop.hub label.")
+    work_volume_template = Unicode("trainer-workshop-work-{username}", config=True,
+                                   help="Name of each attendee's work volume.")
+    work_nfs = Unicode("", config=True, help="SERVER:/EXPORT holding every attendee's work; '' = a volume on the node.")
+    work_nfs_mount = Unicode("", config=True, help="Where the hub itself has work_nfs mounted (to make the folders).")
+    shm_size = Unicode("2G", config=True, help="Size of /dev/shm (PyTorch's DataLoader workers share tensors there).")
+
+    slot_node = Unicode("", help="Node id of the running server's slot.")
+    slot_host = Unicode("", help="Host name of that node.")
+    slot_device = Unicode("", help="Device of the running server's slot.")
+    work_node = Unicode("", help="Node id holding this attendee's work volume ('' before the first start).")
+
+    @property
+    def work_volume(self) -> str:
+        return self.work_volume_template.format(username=self.escaped_name)
+
+    @property
+    def mounts(self):
+        """The work volume (node-local, or NFS through the local driver's nfs options) and /dev/shm."""
+        driver = None
+        if self.work_nfs:
+            driver = DriverConfig("local", nfs_volume_options(self.work_nfs, self.escaped_name))
+        return [
+            Mount(target=WORK_MOUNT, source=self.work_volume, type="volume", driver_config=driver),
+            Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=self.shm_size.lower()),
+        ]
+
+    async def _held(self):
+        services = await self.docker("services", filters={"label": f"{LABEL_HUB}={self.hub_name}"})
+        held = held_slots((s for s in services if s["Spec"].get("Name") != self.service_name), self.hub_name)
+        for name, slot in _reserved.items():
+            if name != self.service_name:
+                held[(slot.node, slot.device)] += 1
+        return held
+
+    def _refusal(self, no_slot: NoSlot) -> SpawnException:
+        exc = SpawnException(no_slot.message, reason=no_slot.reason, status_code=503,
+                             log_message=f"no slot for {self.user.name}: {no_slot.reason}")
+        exc.jupyterhub_message = no_slot.message  # shown on the spawn page and in the progress stream
+        return exc
+
+    async def start(self):
+        name = self.service_name
+        async with _lock():
+            nodes = nodes_from_swarm(await self.docker("nodes"))
+            home = None if self.work_nfs else (self.work_node or None)
+            try:
+                slot = choose_slot(nodes, await self._held(), self.users_per_gpu, home)
+            except NoSlot as no_slot:
+                raise self._refusal(no_slot) from None
+            _reserved[name] = slot
+        self.log.info("%s gets %s on %s", self.user.name, slot.device, slot.host)
+        try:
+            if self.work_nfs_mount:
+                self._make_nfs_folder()
+            self._configure_service(slot)
+            address = await super().start()
+        except Exception:
+            self.slot_node = self.slot_host = self.slot_device = ""
+            raise
+        finally:
+            _reserved.pop(name, None)
+        if not self.work_nfs:
+            self.work_node = slot.node
+        return address
+
+    def _make_nfs_folder(self):
+        """The attendee's folder on the NFS export, owned by jovyan (uid 1000), before the mount."""
+        folder = Path(self.work_nfs_mount) / self.escaped_name
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chown(folder, 1000, 1000)
+
+    def _configure_service(self, slot: Slot):
+        """Placement, labels and the device for this start (the slot differs per start)."""
+        self.slot_node, self.slot_host, self.slot_device = slot.node, slot.host, slot.device
+        labels = {
+            LABEL_HUB: self.hub_name,
+            LABEL_USER: self.user.name,
+            LABEL_NODE: slot.node,
+            LABEL_GPU: slot.device,
+            LABEL_STARTED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        self.extra_placement_spec = {**self.extra_placement_spec, "constraints": [f"node.id=={slot.node}"]}
+        self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
+        self.extra_container_spec = {**self.extra_container_spec, "labels": labels}
+        self.environment = {**self.environment, "NVIDIA_VISIBLE_DEVICES": slot.device, "WORKSHOP_GPU": slot.device}
+
+    async def poll(self):
+        """Stopped when the slot's node is down. JupyterHub does not stop a server that is
+        already stopped, so the service (and with it the slot) is removed here, once."""
+        if self.slot_node:
+            nodes = {node.id: node for node in nodes_from_swarm(await self.docker("nodes"))}
+            node = nodes.get(self.slot_node)
+            if node is None or node.problem.startswith("node is"):
+                why = node.problem if node else "node left the swarm"
+                self.log.warning("%s's server on %s is lost (%s): removing its service", self.user.name,
+                                 self.slot_host, why)
+                if self.object_id:
+                    try:
+                        await self.remove_object()
+                    except docker.errors.NotFound:
+                        pass  # already gone
+                return f"{self.slot_host}: {why}"
+        return await super().poll()
+
+    async def progress(self):
+        device = self.slot_device or "(choosing)"
+        where = f" on {self.slot_host}" if self.slot_host else ""
+        yield {"progress": 40, "message": f"GPU {device}{where} is yours; starting JupyterLab (a first start takes a minute)"}
+
+    def get_state(self):
+        state = super().get_state()
+        for key in ("slot_node", "slot_host", "slot_device", "work_node"):
+            if getattr(self, key):
+                state[key] = getattr(self, key)
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        for key in ("slot_node", "slot_host", "slot_device", "work_node"):
+            setattr(self, key, state.get(key, ""))
+
+    def clear_state(self):
+        """A stop forgets the slot, never the node that holds the work."""
+        super().clear_state()
+        self.slot_node = self.slot_host = self.slot_device = ""

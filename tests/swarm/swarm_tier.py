@@ -1,0 +1,119 @@
+"""A real Docker Swarm on one machine for the swarm tier: Docker-in-Docker nodes built from the
+local Debian base (tests/swarm/node.Dockerfile), one manager and workers on a private network,
+each node's engine reachable from the tests at tcp://NODE:2375. Images reach the nodes by
+`docker save | docker load`; nodes get their devices as the `trainer-workshop.gpus` label,
+the way provisioning writes it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from tests.helpers import ROOT, wait_until
+
+HERE = Path(__file__).resolve().parent
+NODE_IMAGE = "trainer-workshop-swarm-node:test"
+ATTENDEE_IMAGE = "trainer-workshop-swarm-attendee:test"
+
+
+def build_tier_images(base_image: str) -> None:
+    """The node and the stand-in attendee image, FROM the local base (cached after the first run)."""
+    for image, dockerfile in ((NODE_IMAGE, "node.Dockerfile"), (ATTENDEE_IMAGE, "attendee.Dockerfile")):
+        subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base_image}", "-t", image,
+                        "-f", str(HERE / dockerfile), str(HERE)], check=True, capture_output=True, cwd=ROOT)
+
+
+@dataclass
+class Node:
+    container: object
+    host: str
+    address: str
+    engine: docker.DockerClient | None = None
+    id: str = ""
+
+
+@dataclass
+class Swarm:
+    client: docker.DockerClient
+    name: str = field(default_factory=lambda: f"twswarm-{uuid.uuid4().hex[:6]}")
+    nodes: list[Node] = field(default_factory=list)
+    # A folder at the same path on this machine and inside every node (TLS files for the hub).
+    shared: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="twswarm-")))
+
+    @property
+    def manager(self) -> Node:
+        return self.nodes[0]
+
+    def start(self, hosts: list[str], timeout: float = 120) -> Swarm:
+        self.client.networks.create(self.name, driver="bridge")
+        for host in hosts:
+            container = self.client.containers.run(
+                NODE_IMAGE, detach=True, privileged=True, name=f"{self.name}-{host}", hostname=host,
+                network=self.name, volumes={str(self.shared): {"bind": str(self.shared), "mode": "rw"}},
+            )
+            container.reload()
+            address = container.attrs["NetworkSettings"]["Networks"][self.name]["IPAddress"]
+            self.nodes.append(Node(container, host, address))
+        for node in self.nodes:
+            wait_until(lambda n=node: self._answers(n), timeout, f"the engine of swarm node {node.host}")
+            node.engine = docker.DockerClient(base_url=f"tcp://{node.address}:2375", timeout=120)
+        self.manager.engine.swarm.init(advertise_addr=self.manager.address)
+        token = self.manager.engine.swarm.attrs["JoinTokens"]["Worker"]
+        for node in self.nodes[1:]:
+            node.engine.swarm.join([f"{self.manager.address}:2377"], token, advertise_addr=node.address)
+        for node in self.nodes:
+            node.id = node.engine.info()["Swarm"]["NodeID"]
+        wait_until(lambda: all(n.attrs["Status"]["State"] == "ready" for n in self.manager.engine.nodes.list())
+                   and len(self.manager.engine.nodes.list()) == len(self.nodes), timeout, "every node ready")
+        return self
+
+    @staticmethod
+    def _answers(node: Node) -> bool:
+        try:
+            with socket.create_connection((node.address, 2375), timeout=2):
+                return True
+        except OSError:  # not listening yet
+            return False
+
+    def node(self, host: str) -> Node:
+        return next(n for n in self.nodes if n.host == host)
+
+    def label(self, host: str, devices: str) -> None:
+        """What provisioning writes from the host's `nvidia-smi -L` (ansible role docker_swarm)."""
+        swarm_node = self.manager.engine.nodes.get(self.node(host).id)
+        spec = swarm_node.attrs["Spec"]
+        spec["Labels"] = {**spec.get("Labels", {}), "trainer-workshop.gpus": devices}
+        swarm_node.update(spec)
+
+    def load(self, image: str, hosts: list[str] | None = None) -> None:
+        """`docker save IMAGE | docker -H NODE load` into each node."""
+        for node in self.nodes if hosts is None else [self.node(h) for h in hosts]:
+            save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+            subprocess.run(["docker", "-H", f"tcp://{node.address}:2375", "load", "-q"], stdin=save.stdout,
+                           check=True, capture_output=True)
+            save.stdout.close()
+            assert save.wait() == 0, f"docker save {image} failed"
+
+    def stop_node(self, host: str) -> None:
+        """The host is gone: its engine and everything on it stop at once."""
+        self.node(host).container.kill()
+
+    def services(self, hub: str) -> list[dict]:
+        return self.manager.engine.api.services(filters={"label": f"trainer-workshop.hub={hub}"})
+
+    def task_of(self, service_name: str) -> dict | None:
+        tasks = self.manager.engine.api.tasks(filters={"service": service_name, "desired-state": "running"})
+        return tasks[0] if tasks else None
+
+    def remove(self) -> None:
+        for container in self.client.containers.list(all=True, filters={"name": f"{self.name}-"}):
+            container.remove(force=True, v=True)
+        for network in self.client.networks.list(names=[self.name]):
+            network.remove()
+        subprocess.run(["rm", "-rf", str(self.shared)], check=False)
