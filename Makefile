@@ -59,13 +59,15 @@ LOCK_OUTPUT ?= docker/requirements-cpu-$(ARCH).lock
 lock-cpu: venv  ## ARCH=amd64|arm64: lock the cpu flavour for one architecture, torch TORCH_VERSION+cpu from TORCH_CPU_INDEX (or TORCH_CPU_WHEELHOUSE)
 	@test -n "$(LOCK_PLATFORM_$(ARCH))" || { echo "ARCH=$(ARCH): use ARCH=amd64 or ARCH=arm64"; exit 2; }
 	@mkdir -p $(BUILD) && echo "torch==$(TORCH_VERSION)+cpu" > $(BUILD)/torch-cpu.override
-	@# Elsewhere (LOCK_OUTPUT=...), start from the committed lock: uv keeps its versions unless the sources changed.
-	@if [ "$(LOCK_OUTPUT)" != docker/requirements-cpu-$(ARCH).lock ] && [ -f docker/requirements-cpu-$(ARCH).lock ]; then \
-		cp docker/requirements-cpu-$(ARCH).lock $(LOCK_OUTPUT); fi
+	@# uv keeps the versions of the lock it writes over: start from this architecture's lock, or,
+	@# for a first lock (arm64), from amd64's, so every architecture runs the same versions.
+	@seed=docker/requirements-cpu-$(ARCH).lock; [ -f $$seed ] || seed=docker/requirements-cpu-amd64.lock; \
+		cp $$seed $(LOCK_OUTPUT).new
 	$(VENV)/bin/uv pip compile docker/requirements.in --override $(BUILD)/torch-cpu.override --generate-hashes \
 		--python-version 3.11 --python-platform $(LOCK_PLATFORM_$(ARCH)) --find-links $(TORCH_CPU_WHEELS) \
-		--no-emit-find-links --no-header --quiet -o $(LOCK_OUTPUT) \
-		|| { echo "lock-cpu: no torch $(TORCH_VERSION)+cpu wheel for $(ARCH) in $(TORCH_CPU_WHEELS). Run it where PyTorch's CPU index is reachable (TORCH_CPU_WHEELHOUSE= to use it), or put that wheel in a wheelhouse"; exit 2; }
+		--no-emit-find-links --no-header --quiet -o $(LOCK_OUTPUT).new \
+		|| { rm -f $(LOCK_OUTPUT).new; echo "lock-cpu: uv could not lock the cpu flavour for $(ARCH) (its message is above). When it says torch $(TORCH_VERSION)+cpu has no $(ARCH) wheel: run this where PyTorch's CPU index is reachable (TORCH_CPU_WHEELHOUSE= uses it), or give a wheelhouse holding that wheel"; exit 2; }
+	mv $(LOCK_OUTPUT).new $(LOCK_OUTPUT)
 
 labs: venv  ## build the student notebooks (.ipynb) into build/labs
 	$(VPY) labs/build_labs.py $(BUILD)/labs
@@ -88,8 +90,10 @@ FLAVOR ?= gpu
 TEST_IMAGE_SETTINGS := WORKSHOP_DATA=$(BUILD)/testdata WORKSHOP_MODEL=/opt/workshop/data/models/minilm \
 	WORKSHOP_CAUSAL_MODEL=/opt/workshop/data/models/tiny-gpt2 WORKSHOP_DATASET=/opt/workshop/data/sentiment
 
+# SIZE= skips the size report (it saves the image once more under /var/tmp: 6 GB for gpu).
+SIZE ?= --size
 image:  ## build the workshop image, FLAVOR=cpu|gpu (default gpu), tag trainer-workshop:FLAVOR, print its size; PLATFORMS=linux/arm64 (cpu) emulates
-	$(PYTHON) docker/build.py workshop-$(FLAVOR) --size
+	$(PYTHON) docker/build.py workshop-$(FLAVOR) $(SIZE)
 
 # The project's version (pyproject.toml): the release's image tags VERSION-FLAVOR.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -153,8 +157,9 @@ bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p
 # --- the release (.github/workflows/release.yml; README "Releasing") -----------------------
 # On a tag vX.Y.Z the workflow runs these targets and nothing else; CI runs each of them too.
 TAG ?=
-release-check:  ## TAG=vX.Y.Z: the tag, pyproject.toml's version and the compose files' default image tag agree
-	$(PYTHON) docker/release.py check --tag "$(TAG)"
+OWNER ?=
+release-check:  ## TAG=vX.Y.Z OWNER=...: tag = pyproject.toml's version = compose's default image tag, compose pulls from OWNER, cpu locks agree
+	$(PYTHON) docker/release.py check --tag "$(TAG)" --owner "$(OWNER)"
 
 release-assets: labs  ## the release's lab notebooks and rendered study notes, zipped, with SHA256SUMS, in build/release
 	$(PYTHON) docker/release.py assets $(BUILD)/labs $(BUILD)/release

@@ -18,6 +18,8 @@ variable "HUB_IMAGE_NAME" { default = "trainer-workshop-hub" }
 variable "WORKSHOP_VERSION" { default = "dev" }
 variable "VCS_REF" { default = "" }
 variable "BUILD_DATE" { default = "" }
+# The repository's URL, as a label (docker/build.py takes it from GitHub Actions' environment).
+variable "SOURCE_URL" { default = "" }
 
 # --- inputs that stay out of the layers --------------------------------------------------------
 # A TLS-inspecting proxy's CA bundle, handed to apt, pip, npm and the model download as a secret.
@@ -63,6 +65,7 @@ function "provenance" {
     { WORKSHOP_VERSION = WORKSHOP_VERSION },
     given("VCS_REF", VCS_REF),
     given("BUILD_DATE", BUILD_DATE),
+    given("SOURCE_URL", SOURCE_URL),
   )
 }
 

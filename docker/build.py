@@ -164,6 +164,8 @@ def settings(targets: list[str]) -> dict[str, str]:
     # A release tag v1.2.3 names the images 1.2.3-FLAVOR, the tag compose.yaml pulls.
     env["WORKSHOP_VERSION"] = re.sub(r"^v(?=\d)", "", version).replace("/", "-")
     env.setdefault("BUILD_DATE", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if env.get("GITHUB_REPOSITORY"):
+        env.setdefault("SOURCE_URL", f"{env.get('GITHUB_SERVER_URL', 'https://github.com')}/{env['GITHUB_REPOSITORY']}")
     return env
 
 

@@ -44,7 +44,8 @@ PY
     fi
 fi
 python3 -m venv /opt/venv
-if ! /opt/venv/bin/pip install --quiet --require-hashes --no-deps "${sources[@]}" -r "$lock" 2> >(tee /tmp/pip-errors >&2); then
+if ! /opt/venv/bin/pip install --quiet --require-hashes --no-deps "${sources[@]}" -r "$lock" 2>/tmp/pip-errors; then
+    cat /tmp/pip-errors >&2
     if grep -q CERTIFICATE_VERIFY_FAILED /tmp/pip-errors; then
         echo "pip cannot verify the package index's certificate: a TLS-inspecting proxy is in the way." >&2
         echo "Fix: set CA_BUNDLE=FILE, its CA bundle (on a Debian or Ubuntu host that trusts it: /etc/ssl/certs/ca-certificates.crt), and build again." >&2

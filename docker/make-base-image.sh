@@ -6,7 +6,7 @@
 # Needs root and debootstrap (apt-get install debootstrap); about a minute.
 # DEBIAN_MIRROR overrides debootstrap's default mirror.
 # BASE_ARCH=arm64 builds a linux/arm64 base on an amd64 host (emulated: needs
-# qemu-user-static and binfmt_misc, see docker/emulation.sh); about three minutes.
+# qemu-user-static and binfmt_misc: .ci/run sets them up); about a minute here.
 set -euo pipefail
 name="${1:-trainer-workshop-base:bookworm}"
 arch="${BASE_ARCH:-$(dpkg --print-architecture)}"

@@ -2,10 +2,13 @@
 """The release's checks and assets (make release-check, make release-assets; the release
 workflow .github/workflows/release.yml runs both, and so does CI).
 
-    python3 docker/release.py check [--tag vX.Y.Z]
+    python3 docker/release.py check [--tag vX.Y.Z] [--owner OWNER]
         The version is pyproject.toml's; the solo compose files' default image tag
         (${WORKSHOP_VERSION:-X}) must be that version, so a clone pulls the image its labs
-        were tested in, and a release tag must be vVERSION.
+        were tested in, and a release tag must be vVERSION. Their default owner
+        (${WORKSHOP_OWNER:-X}) must be where the release pushes. Every cpu lock
+        (docker/requirements-cpu-ARCH.lock) pins the same versions: amd64 and arm64
+        learners run the same stack.
     python3 docker/release.py assets LABS_DIR OUT_DIR
         OUT_DIR/trainer-workshop-labs-VERSION.zip (the built lab folder: notebooks, helpers,
         study notes with their source links), OUT_DIR/trainer-workshop-notes-VERSION.zip
@@ -26,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILES = ("compose.yaml", "compose.gpu.yaml")
 DEFAULT_VERSION = re.compile(r"\$\{WORKSHOP_VERSION:-([^}]*)\}")
+DEFAULT_OWNER = re.compile(r"\$\{WORKSHOP_OWNER:-([^}]*)\}")
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)", re.MULTILINE)
 
 
 class ReleaseError(Exception):
@@ -36,15 +41,34 @@ def project_version(root: Path = ROOT) -> str:
     return tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
 
 
-def check(tag: str | None, root: Path = ROOT) -> str:
+def lock_pins(lock: Path) -> dict[str, str]:
+    """package -> version in a hash-checked lock, torch's local version (+cpu) left out."""
+    return {name.lower(): version.split("+")[0] for name, version in PIN.findall(lock.read_text())}
+
+
+def check(tag: str | None, root: Path = ROOT, owner: str | None = None) -> str:
     version = project_version(root)
     problems = []
     for name in COMPOSE_FILES:
-        defaults = set(DEFAULT_VERSION.findall((root / name).read_text()))
+        text = (root / name).read_text()
+        defaults = set(DEFAULT_VERSION.findall(text))
         if defaults != {version}:
             found = ", ".join(sorted(defaults)) or "none"
             problems.append(f"{name}: the default image tag is ${{WORKSHOP_VERSION:-{found}}}; "
                             f"make it ${{WORKSHOP_VERSION:-{version}}} (pyproject.toml's version)")
+        owners = set(DEFAULT_OWNER.findall(text))
+        if owner and owners != {owner.lower()}:
+            problems.append(f"{name}: learners pull from ${{WORKSHOP_OWNER:-{', '.join(sorted(owners))}}}, but this "
+                            f"release pushes to {owner.lower()}: make the default ${{WORKSHOP_OWNER:-{owner.lower()}}}")
+    locks = sorted((root / "docker").glob("requirements-cpu-*.lock"))
+    if locks:
+        reference = lock_pins(locks[0])
+        for lock in locks[1:]:
+            differ = sorted(n for n in set(reference) | set(lock_pins(lock))
+                            if reference.get(n) != lock_pins(lock).get(n))
+            if differ:
+                problems.append(f"{lock.name} and {locks[0].name} pin different versions of {', '.join(differ)}: "
+                                f"relock with make lock-cpu (it starts from the amd64 lock)")
     if tag is not None and tag != f"v{version}":
         problems.append(f"tag {tag} is not v{version} (pyproject.toml's version): tag v{version}, "
                         f"or set the version in pyproject.toml and the compose files' defaults to {tag.lstrip('v')}")
@@ -72,7 +96,9 @@ def assets(labs: Path, out: Path, root: Path = ROOT) -> list[Path]:
     made = [out / f"trainer-workshop-labs-{version}.zip", out / f"trainer-workshop-notes-{version}.zip"]
     zip_tree(labs, made[0], f"trainer-workshop-labs-{version}")
     zip_tree(labs / "notes", made[1], f"trainer-workshop-notes-{version}")
-    sums = "".join(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n" for path in made)
+    # Everything in OUT_DIR (the release workflow adds the arm64 lock there), not the sums themselves.
+    listed = sorted(path for path in out.iterdir() if path.is_file() and path.name != "SHA256SUMS")
+    sums = "".join(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n" for path in listed)
     (out / "SHA256SUMS").write_text(sums)
     return [*made, out / "SHA256SUMS"]
 
@@ -82,14 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     checking = commands.add_parser("check", help="versions and tag agree")
     checking.add_argument("--tag", help="the release tag (vX.Y.Z); empty: not a release")
+    checking.add_argument("--owner", help="where the release pushes (the registry owner); empty: not checked")
     packing = commands.add_parser("assets", help="the release's lab and notes archives")
     packing.add_argument("labs", type=Path, help="the built lab folder (make labs: build/labs)")
     packing.add_argument("out", type=Path, help="where the archives go")
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
-            print(f"release: version {check(args.tag or None)} (pyproject.toml, {', '.join(COMPOSE_FILES)}"
-                  f"{', tag ' + args.tag if args.tag else ''})")
+            version = check(args.tag or None, owner=args.owner or None)
+            print(f"release: version {version} (pyproject.toml, {', '.join(COMPOSE_FILES)}"
+                  f"{', tag ' + args.tag if args.tag else ''}{', owner ' + args.owner.lower() if args.owner else ''})")
         else:
             for path in assets(args.labs, args.out):
                 print(f"release: {path} ({path.stat().st_size} bytes)")

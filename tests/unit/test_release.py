@@ -51,6 +51,22 @@ def test_a_compose_default_that_drifted_from_the_version_is_named(checkout):
         release.check(None, checkout)
 
 
+def test_a_release_to_another_owner_than_compose_pulls_from_is_refused(checkout):
+    with pytest.raises(release.ReleaseError, match=r"learners pull from .*trainer-workshop.*pushes to a-fork"):
+        release.check(None, checkout, owner="A-Fork")
+    assert release.check(None, checkout, owner="Trainer-Workshop")
+
+
+def test_cpu_locks_that_pin_different_versions_are_refused(checkout):
+    (checkout / "docker").mkdir()
+    amd64 = (ROOT / "docker" / "requirements-cpu-amd64.lock").read_text()
+    (checkout / "docker" / "requirements-cpu-amd64.lock").write_text(amd64)
+    (checkout / "docker" / "requirements-cpu-arm64.lock").write_text(
+        amd64.replace("torch==2.13.0+cpu", "torch==2.13.0+cpu").replace("\ntransformers==5.24.0", "\ntransformers==5.23.0"))
+    with pytest.raises(release.ReleaseError, match=r"pin different versions of transformers"):
+        release.check(None, checkout)
+
+
 def test_a_tag_that_is_not_the_version_is_refused(checkout):
     with pytest.raises(release.ReleaseError, match=r"tag v0\.0\.0-wrong is not v"):
         release.check("v0.0.0-wrong", checkout)
@@ -108,9 +124,10 @@ def test_every_workflow_command_is_a_make_target_that_ci_runs():
     ran_by_ci = set(re.findall(r'run_make\(\s*"([a-z-]+)"', tests_source))
     targets = []
     for command in workflow_commands():
-        words = command.split()
-        assert words[0] == "make" and len(command.splitlines()) == 1, f"not a single make target: {command!r}"
-        target = words[1]
+        # `make TARGET` with NAME=value settings only: no second command, no shell around it.
+        assert re.fullmatch(r'make [a-z][a-z0-9-]*( [A-Z][A-Z0-9_]*=("\$[A-Z_]+"|[^\s;&|`$]*))*', command), \
+            f"not a single make target: {command!r}"
+        target = command.split()[1]
         assert re.search(rf"^{re.escape(target)}:", makefile, re.MULTILINE), f"{target}: no such Makefile target"
         targets.append(target)
     missing = sorted(set(targets) - ran_by_ci)
