@@ -176,3 +176,12 @@ def test_no_slot_is_ever_held_beyond_its_share_through_starts_and_stops():
 def test_nfs_work_is_a_per_attendee_folder_of_the_export():
     assert nfs_volume_options("nfs.example.org:/srv/workshop-work/", "jane-doe") == {
         "type": "nfs", "o": "addr=nfs.example.org,rw,nfsvers=4,hard", "device": ":/srv/workshop-work/jane-doe"}
+
+
+def test_provisioning_writes_the_label_the_hub_reads():
+    import yaml
+
+    from tests.helpers import ROOT
+
+    role_vars = yaml.safe_load((ROOT / "ansible" / "roles" / "docker_swarm" / "vars" / "main.yml").read_text())
+    assert role_vars["docker_swarm_devices_label"] == LABEL_NODE_DEVICES
