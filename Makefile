@@ -151,6 +151,11 @@ test-hub: venv labs testdata  ## the hub tier only: a real hub, 3 stand-in GPUs,
 test-swarm: venv labs testdata  ## the swarm tier only: three Docker-in-Docker nodes, the hub in swarm mode, placement, restart, work, node loss
 	$(VPY) -m pytest tests/swarm $(PYTEST_ARGS)
 
+NODES ?= 3
+SLOTS ?= 4
+bench-swarm: venv  ## spawn storm on a swarm of NODES DinD nodes x SLOTS stand-in GPUs (default 3 x 4), every slot at once: p50/p95, spread
+	$(VPY) -m tests.swarm.bench_spawn_storm --nodes $(NODES) --slots $(SLOTS) $(ARGS)
+
 bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p50/p95/max, hub memory
 	$(VPY) -m tests.hub.bench_spawn --users $(USERS) $(ARGS)
 
@@ -208,4 +213,4 @@ clean:  ## remove build outputs (keeps .venv)
 
 .PHONY: help venv lock lock-cpu labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
 	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive bench-startup inventory-given provision readiness test-ansible \
-	image-smoke hub-image-check release-check release-assets publish lint-workflows test-swarm
+	image-smoke hub-image-check release-check release-assets publish lint-workflows test-swarm bench-swarm

@@ -16,6 +16,7 @@ from pathlib import Path
 import docker
 
 from tests.helpers import ROOT, wait_until
+from tests.hub.hub_tier import Hub
 
 HERE = Path(__file__).resolve().parent
 NODE_IMAGE = "trainer-workshop-swarm-node:test"
@@ -117,3 +118,44 @@ class Swarm:
         for network in self.client.networks.list(names=[self.name]):
             network.remove()
         subprocess.run(["rm", "-rf", str(self.shared)], check=False)
+
+
+def certificate(folder: Path, address: str) -> Path:
+    """A self-signed certificate for the hub at `address`; returns fullchain.pem."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=hub",
+                    "-addext", f"subjectAltName=IP:{address}", "-keyout", str(folder / "privkey.pem"),
+                    "-out", str(folder / "fullchain.pem")], check=True, capture_output=True)
+    (folder / "privkey.pem").chmod(0o644)
+    return folder / "fullchain.pem"
+
+
+def start_swarm(client, hub_image: str, devices: dict[str, str], base_image: str) -> Swarm:
+    """Nodes named as `devices`' keys, each labelled with its devices, the stand-in attendee
+    image on every node and the hub image on the manager."""
+    build_tier_images(base_image)
+    cluster = Swarm(client)
+    try:
+        cluster.start(list(devices))
+        for host, listed in devices.items():
+            cluster.label(host, listed)
+        cluster.load(ATTENDEE_IMAGE)
+        cluster.load(hub_image, [cluster.manager.host])
+    except Exception:
+        cluster.remove()
+        raise
+    return cluster
+
+
+def swarm_hub(cluster: Swarm, hub_image: str, **settings: str) -> Hub:
+    """The hub on the manager as ops start it there (hub/compose.yaml + compose.swarm.yaml),
+    HTTPS on every address so the tests reach it across the nodes' network. Attendee sessions
+    need REQUESTS_CA_BUNDLE set to `hub.tls_dir`/fullchain.pem."""
+    tls = cluster.shared / "tls"
+    certificate(tls, cluster.manager.address)
+    return Hub(cluster.manager.engine, f"twswarm{uuid.uuid4().hex[:6]}", hub_image, ATTENDEE_IMAGE, env={
+        "HUB_PUBLISH_IP": "0.0.0.0", "HUB_SSL_CERT": "/srv/tls/fullchain.pem", "HUB_SSL_KEY": "/srv/tls/privkey.pem",
+        **settings,
+    }, scheme="https", tls_dir=str(tls), address=cluster.manager.address,
+        compose_files=("compose.yaml", "compose.swarm.yaml"),
+        engine_env={"DOCKER_HOST": f"tcp://{cluster.manager.address}:2375"})
