@@ -25,7 +25,9 @@ def arm64(docker_client):
     """An engine that runs linux/arm64 containers (binfmt_misc with qemu-aarch64)."""
     if not BINFMT.is_file() or "enabled" not in BINFMT.read_text():
         if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail("no linux/arm64 emulation (qemu-aarch64 in binfmt_misc): .ci/run prepares it", pytrace=False)
+            pytest.fail("no linux/arm64 emulation (qemu-aarch64 in binfmt_misc): .ci/run prepares it; "
+                        "something since has unregistered it (a privileged container running systemd-binfmt?)",
+                        pytrace=False)
         pytest.skip("no linux/arm64 emulation here (apt-get install qemu-user-static binfmt-support)")
 
 
