@@ -107,8 +107,11 @@ def test_a_returning_attendee_lands_on_the_node_with_their_work(swarm, swarm_hub
     home, _ = held(swarm, swarm_hub)["ada"]
     r = requests.put(f"{swarm_hub.url}/user/ada/", data="ada's work", headers=ada.auth, timeout=30)
     assert r.status_code == 200 and r.json()["marker"] == "ada's work"
-    # Free two slots elsewhere, so a placement that ignored the work would prefer another node.
-    others = [name for name, (node, _) in held(swarm, swarm_hub).items() if node != home][:2]
+    # Free both slots of one other node, so a placement that ignored the work would prefer it
+    # (two free slots there, one on ada's node).
+    elsewhere = next(node for node, _ in held(swarm, swarm_hub).values() if node != home)
+    others = [name for name, (node, _) in held(swarm, swarm_hub).items() if node == elsewhere]
+    assert len(others) == 2
     for name in ["ada", *others]:
         six[name].stop()
     assert "ada" not in held(swarm, swarm_hub)
