@@ -36,7 +36,7 @@ def swarm_hub(swarm, hub_image):
         # Attendee sessions (tests.hub.hub_tier.Attendee) trust the test certificate.
         patch.setenv("REQUESTS_CA_BUNDLE", f"{hub.tls_dir}/fullchain.pem")
         try:
-            hub.start()
+            hub.start(timeout=240)
         except Exception as error:  # noqa: BLE001
             pytest.fail(f"the swarm hub did not start: {error}\n{hub.logs()[-4000:]}", pytrace=False)
         yield hub

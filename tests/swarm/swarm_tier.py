@@ -51,7 +51,7 @@ class Swarm:
     def manager(self) -> Node:
         return self.nodes[0]
 
-    def start(self, hosts: list[str], timeout: float = 120) -> Swarm:
+    def start(self, hosts: list[str], timeout: float = 240) -> Swarm:
         self.client.networks.create(self.name, driver="bridge")
         for host in hosts:
             container = self.client.containers.run(
