@@ -205,6 +205,10 @@ provision: $(ANSIBLE_VENV)/.installed inventory-given  ## INVENTORY=...: driver,
 readiness: $(ANSIBLE_VENV)/.installed inventory-given  ## INVENTORY=...: the harness on every GPU of every host; fleet report in build/readiness
 	cd ansible && ../$(ANSIBLE_VENV)/bin/ansible-playbook -i $(INVENTORY_PATH) readiness.yml $(ARGS)
 
+# Not part of make test (CI's time): two stand-in hosts provisioned in swarm mode, twice.
+test-ansible-swarm: venv  ## after make test-ansible: molecule provisions two stand-in hosts with workshop_mode swarm (swarm, labels, runtime, hub)
+	cd ansible && WORKSHOP_TEST_IMAGE=$(or $(WORKSHOP_TEST_IMAGE),trainer-workshop-test:cpu) ../$(VENV)/bin/molecule test -s swarm
+
 test-ansible: venv labs testdata  ## the ops tier only: lint, molecule (GPU-less and stand-in hosts), readiness on two stand-in hosts
 	$(VPY) -m pytest tests/ansible $(PYTEST_ARGS)
 
@@ -213,4 +217,4 @@ clean:  ## remove build outputs (keeps .venv)
 
 .PHONY: help venv lock lock-cpu labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
 	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive bench-startup inventory-given provision readiness test-ansible \
-	image-smoke hub-image-check release-check release-assets publish lint-workflows test-swarm bench-swarm
+	image-smoke hub-image-check release-check release-assets publish lint-workflows test-swarm bench-swarm test-ansible-swarm
