@@ -54,6 +54,12 @@ def run_make(target: str, *settings: str, timeout: float = 600, **env: str) -> s
                           timeout=timeout, env={**os.environ, **env})
 
 
+def pip_setting(key: str) -> str:
+    """A pip configuration value of this host (e.g. global.find-links, its wheelhouse), or ""."""
+    result = subprocess.run([sys.executable, "-m", "pip", "config", "get", key], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from tests.helpers import ROOT, TEST_IMAGE_SETTINGS, JupyterClient, free_port
+from tests.helpers import ROOT, TEST_IMAGE_SETTINGS, JupyterClient, free_port, pip_setting
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -133,11 +133,6 @@ def test_the_gpu_switch_hands_the_gpus_to_the_container(compose):
     # The engine sets it for the container's processes (not for `exec`): read PID 1's environment.
     env = project("exec", "-T", "lab", "bash", "-c", "tr '\\0' '\\n' < /proc/1/environ").stdout.splitlines()
     assert "NVIDIA_VISIBLE_DEVICES=all" in env
-
-
-def pip_setting(key: str) -> str:
-    result = subprocess.run(["python3", "-m", "pip", "config", "get", key], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def test_the_default_image_is_the_published_one_for_this_version(compose):

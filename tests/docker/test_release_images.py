@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, run_make
+from tests.helpers import ROOT, pip_setting, run_make
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -42,9 +42,16 @@ def test_the_cpu_lock_is_what_its_sources_resolve_to(tmp_path):
 
 
 def test_an_arm64_lock_without_the_arm64_torch_wheel_says_where_to_lock_it(tmp_path):
+    """As on the CI hosts: a wheelhouse with torch's amd64 CPU wheel only, and no index."""
+    found = sorted(Path(pip_setting("global.find-links") or "/nonexistent").glob("torch-2.13.0+cpu-*_x86_64.whl"))
+    if not found:
+        pytest.skip("no wheelhouse with torch's amd64 CPU wheel on this host (pip's find-links)")
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    (wheelhouse / found[0].name).symlink_to(found[0])
     output = tmp_path / "cpu-arm64.lock"
     result = run_make("lock-cpu", "ARCH=arm64", f"LOCK_OUTPUT={output}", timeout=300,
-                      TORCH_CPU_WHEELHOUSE=str(tmp_path), TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu")
+                      TORCH_CPU_WHEELHOUSE=str(wheelhouse), TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu")
     said = result.stdout + result.stderr
     assert result.returncode == 2
     assert "torch==2.13.0+cpu has no wheels with a matching platform tag" in said  # uv's own reason

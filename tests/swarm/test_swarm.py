@@ -146,3 +146,24 @@ def test_a_lost_node_tells_its_attendees_frees_each_slot_once_and_gives_none_twi
     r = attendee(swarm_hub, "hana").spawn()
     assert r.status_code == 503 and "all 4 GPUs on 2 hosts" in r.text, r.text
     assert len(held(swarm, swarm_hub)) == 4
+
+
+def test_the_workshop_image_runs_as_a_swarm_service(swarm, swarm_hub, six, cpu_image):
+    """Once, the real attendee image instead of the stand-in: JupyterLab starts as a service on
+    a node (loaded there only: the one free slot is on that node) and answers through the hub."""
+    hosts = {node.id: node.host for node in swarm.nodes}
+    on_a = sorted(name for name, (node, _) in held(swarm, swarm_hub).items() if hosts[node] == "gpu-a")
+    six[on_a[0]].stop()  # the only free slot is now on gpu-a
+    swarm.load(cpu_image, ["gpu-a"])
+    swarm_hub.env["HUB_IMAGE"] = cpu_image
+    swarm_hub.env["HUB_SINGLEUSER_ENV"] = "WORKSHOP_LAB_SIZE=smoke"
+    swarm_hub.start(timeout=240)  # the hub again, with the workshop image for new servers
+    wendy = attendee(swarm_hub, "wendy")
+    assert wendy.spawn().status_code in (201, 202)
+    wendy.wait_ready(300)
+    node, device = held(swarm, swarm_hub)["wendy"]
+    assert hosts[node] == "gpu-a"
+    status = wendy.server.api("GET", "/status")
+    assert status.status_code == 200, status.text
+    listing = wendy.server.api("GET", "/contents/labs").json()
+    assert any(item["name"].endswith(".ipynb") for item in listing["content"])
