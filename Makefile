@@ -120,6 +120,9 @@ image-offline: testdata  ## the image with the offline test models baked in (wha
 test-docker: venv labs testdata  ## the Docker tier only (builds the cpu image once)
 	$(VPY) -m pytest tests/docker $(PYTEST_ARGS)
 
+test-arm64: venv labs testdata  ## the emulated linux/arm64 builds (about 5 min): the hub image built and started, the cpu image's layers up to torch
+	WORKSHOP_TEST_ARM64=1 $(VPY) -m pytest tests/docker/test_release_images.py -k arm64 $(PYTEST_ARGS)
+
 test-gpu-image: venv labs testdata  ## the Docker tier's gpu-flavour test: builds the CUDA image (2.6 GB of wheels), harness on CPU in it
 	WORKSHOP_TEST_GPU_IMAGE=1 $(VPY) -m pytest tests/docker -k gpu $(PYTEST_ARGS)
 
@@ -217,4 +220,4 @@ clean:  ## remove build outputs (keeps .venv)
 
 .PHONY: help venv lock lock-cpu labs testdata test-fast test smoke clean image image-offline test-docker test-gpu-image \
 	hub-image hub-lock test-hub bench-hub image-archive hub-image-archive bench-startup inventory-given provision readiness test-ansible \
-	image-smoke hub-image-check release-check release-assets publish lint-workflows test-swarm bench-swarm test-ansible-swarm
+	image-smoke hub-image-check release-check release-assets publish lint-workflows test-swarm bench-swarm test-ansible-swarm test-arm64

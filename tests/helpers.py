@@ -66,14 +66,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The make target that builds each docker-bake.hcl target: the tiers build their images the
+# way ops, the README and the release workflow do (SIZE= skips the size report).
+MAKE_IMAGE = {"workshop-cpu": ("image", "FLAVOR=cpu", "SIZE="), "workshop-gpu": ("image", "FLAVOR=gpu", "SIZE="),
+              "hub": ("hub-image",)}
+
+
 def build_images(*targets: str, log: Path, **settings: str) -> None:
-    """docker/build.py TARGETS (the builder `make image` and CI use), output to `log`;
-    a failure raises with the log's tail."""
+    """`make image` / `make hub-image` for each docker-bake.hcl target, with the settings in
+    the environment (docker-bake.hcl variables), output to `log`; a failure raises with the
+    log's tail."""
     env = {**os.environ, **settings}
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as handle:
-        result = subprocess.run([sys.executable, str(ROOT / "docker" / "build.py"), *targets], cwd=ROOT, env=env,
-                                stdout=handle, stderr=subprocess.STDOUT)
+        for target in targets:
+            result = subprocess.run(["make", "--no-print-directory", *MAKE_IMAGE[target]], cwd=ROOT, env=env,
+                                    stdout=handle, stderr=subprocess.STDOUT)
+            if result.returncode != 0:
+                break
     if result.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-40:])
         raise RuntimeError(f"building {' '.join(targets)} failed (log: {log}):\n{tail}")
