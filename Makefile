@@ -210,7 +210,7 @@ readiness: $(ANSIBLE_VENV)/.installed inventory-given  ## INVENTORY=...: the har
 
 # Not part of make test (CI's time): two stand-in hosts provisioned in swarm mode, twice.
 test-ansible-swarm: venv  ## after make test-ansible: molecule provisions two stand-in hosts with workshop_mode swarm (swarm, labels, runtime, hub)
-	cd ansible && WORKSHOP_TEST_IMAGE=$(or $(WORKSHOP_TEST_IMAGE),trainer-workshop-test:cpu) ../$(VENV)/bin/molecule test -s swarm
+	cd ansible && PATH=$(abspath $(VENV))/bin:$$PATH WORKSHOP_TEST_IMAGE=$(or $(WORKSHOP_TEST_IMAGE),trainer-workshop-test:cpu) molecule test -s swarm
 
 test-ansible: venv labs testdata  ## the ops tier only: lint, molecule (GPU-less and stand-in hosts), readiness on two stand-in hosts
 	$(VPY) -m pytest tests/ansible $(PYTEST_ARGS)
