@@ -5,6 +5,9 @@ harness of the real workshop image on every stand-in GPU, with a broken task on 
 and a driver too old on the other.
 
 Each test host is a systemd container with its own Docker engine (ansible/molecule/shared).
+The gpuless host loads the images' archives; the stand-in hosts pull them from a test
+registry (the role's other path), which also keeps the two hosts' peak disk, on one CI
+disk, to about half.
 The stand-ins print recorded output of real hosts; no GPU is simulated beyond that, so the
 real driver and toolkit installs (NVIDIA's repositories) are not exercised here.
 Logs of every run: build/ansible/*.log.
@@ -15,21 +18,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import urllib.request
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import BUILD, ROOT
+from tests.helpers import BUILD, ROOT, wait_until
 
 ANSIBLE_DIR = ROOT / "ansible"
 STANDIN_INVENTORY = ANSIBLE_DIR / "molecule" / "standin" / "inventory"
 BIN = Path(sys.executable).parent
 LOGS = BUILD / "ansible"
 TESTHOST_IMAGE = "trainer-workshop-testhost:bookworm"
+REGISTRY_IMAGE = "trainer-workshop-testregistry:bookworm"
+REGISTRY_CONTAINER = "trainer-workshop-testregistry"
 STANDINS = {  # host -> its recorded GPU slots
     "standin-h100-mig": ["MIG-5068167e-9b5f-5d9b-8c1e-2f3a4b5c6d01", "MIG-a25704ba-3a06-5299-a795-fd7cf4d13973"],
     "standin-a100": ["GPU-7fdaf0a5-179b-f636-d15d-daf243e3ff16", "GPU-22b2c6ac-2d49-4863-197c-9c469071178a"],
@@ -75,6 +83,64 @@ def archive_image_id(archive: Path) -> str | None:
     return f"sha256:{found.group(0)}" if found else None
 
 
+@dataclass(frozen=True)
+class Registry:
+    """The test registry: this engine pushes through the published port on localhost (the
+    only plain-HTTP registry an engine trusts unasked); the stand-in hosts pull from its
+    address on Docker's default bridge (their daemon.json trusts it)."""
+    pushed_from: str
+    pulled_from: str
+
+    def push(self, image: str) -> None:
+        subprocess.run(["docker", "tag", image, f"{self.pushed_from}/{image}"], check=True)
+        subprocess.run(["docker", "push", "--quiet", f"{self.pushed_from}/{image}"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["docker", "image", "rm", f"{self.pushed_from}/{image}"], check=True, stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def test_registry(docker_client, cpu_image, hub_image):
+    """A registry (Debian's docker-registry) holding both test images, for workshop_image_registry."""
+    base = os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm")
+    docker_client.images.build(path=str(ANSIBLE_DIR / "molecule" / "shared"), dockerfile="registry.Dockerfile",
+                               buildargs={"BASE_IMAGE": base}, tag=REGISTRY_IMAGE, pull=False, rm=True)
+    remove_container(docker_client, REGISTRY_CONTAINER)
+    container = docker_client.containers.run(REGISTRY_IMAGE, name=REGISTRY_CONTAINER, detach=True,
+                                             ports={"5000/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        registry = Registry(pushed_from=f"127.0.0.1:{container.ports['5000/tcp'][0]['HostPort']}/workshop",
+                            pulled_from=f"{container.attrs['NetworkSettings']['IPAddress']}:5000/workshop")
+        wait_until(lambda: answers(f"http://{registry.pushed_from.split('/')[0]}/v2/"), 30,
+                   "the test registry answering /v2/")
+        for image in (cpu_image, hub_image):
+            registry.push(image)
+        yield registry
+    finally:
+        remove_container(docker_client, REGISTRY_CONTAINER)
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def remove_container(docker_client, name: str) -> None:
+    import docker.errors
+    try:
+        docker_client.containers.get(name).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+
+
+@pytest.fixture(scope="session")
+def standin_images(cpu_image, hub_image, test_registry) -> dict[str, str]:
+    """The stand-in hosts' settings: both test images, pulled from the test registry."""
+    return {"WORKSHOP_TEST_IMAGE": cpu_image, "HUB_TEST_HUB_IMAGE": hub_image, "WORKSHOP_TEST_REGISTRY": test_registry.pulled_from}
+
+
 @pytest.fixture(scope="session")
 def image_archives(docker_client, cpu_image, hub_image) -> dict[str, str]:
     """`docker save` archives of the test images where provisioning looks for them."""
@@ -103,13 +169,14 @@ def test_a_host_without_gpus_gets_docker_and_a_cpu_only_hub_and_says_why_gpu_tas
 
 
 @pytest.fixture(scope="module")
-def standin_fleet(testhost_image, image_archives, docker_client):
-    """Two stand-in GPU hosts, provisioned (converge, idempotence, verify) and kept for readiness."""
-    code, output = molecule("standin", "test", image_archives, "--destroy", "never")
+def standin_fleet(testhost_image, standin_images, docker_client):
+    """Two stand-in GPU hosts, provisioned (converge, idempotence, verify) and kept for readiness;
+    they pull the images from the test registry (the gpuless scenario loads the archives)."""
+    code, output = molecule("standin", "test", standin_images, "--destroy", "never")
     try:
         yield code, output
     finally:
-        molecule("standin", "destroy", image_archives)
+        molecule("standin", "destroy", standin_images)
 
 
 def make(target: str, log: str, images: dict[str, str], report_dir: Path, *args: str) -> tuple[int, str]:
@@ -136,18 +203,18 @@ def test_two_standin_hosts_are_provisioned_then_a_second_run_changes_nothing(sta
     assert code == 0, tail(output)
     for step in ("converge", "idempotence", "check", "verify"):
         assert f"[standin > {step}] Executed: Successful" in output
-    # Fresh hosts (nothing kept from an earlier run): the first converge loaded the archives.
-    first_load = output.split("TASK [workshop_image : Load the archive into the engine]", 1)[1].split("TASK [", 1)[0]
-    assert "changed: [standin-h100-mig]" in first_load and "changed: [standin-a100]" in first_load, first_load
+    # Fresh hosts (nothing kept from an earlier run): the first converge pulled the image.
+    first_pull = output.split("TASK [workshop_image : Pull the image from the registry]", 1)[1].split("TASK [", 1)[0]
+    assert "changed: [standin-h100-mig]" in first_pull and "changed: [standin-a100]" in first_pull, first_pull
     # The driver check read the recorded driver of each host.
     assert "standin-h100-mig: NVIDIA driver 580.95.05 (580+ needed): ok" in output
     assert "standin-a100: NVIDIA driver 580.82.07 (580+ needed): ok" in output
 
 
-def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_each(standin_fleet, image_archives, tmp_path):
+def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_each(standin_fleet, standin_images, tmp_path):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     report_dir = tmp_path / "readiness"
-    code, output = make("readiness", "readiness-ready", image_archives, report_dir)
+    code, output = make("readiness", "readiness-ready", standin_images, report_dir)
     assert code == 0, tail(output)
     report = fleet_report(report_dir)
     assert report["summary"] == {"slots": 4, "ready": 4, "hosts": 2, "failures": 0}
@@ -163,20 +230,20 @@ def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_eac
     assert ET.parse(report_dir / "fleet-junit.xml").getroot().tag == "testsuites"
 
     # One host again (the README's advice after fixing one): the report is that host's.
-    code, output = make("readiness", "readiness-limit", image_archives, report_dir, "--limit", "standin-a100")
+    code, output = make("readiness", "readiness-limit", standin_images, report_dir, "--limit", "standin-a100")
     assert code == 0, tail(output)
     assert {row["host"] for row in fleet_report(report_dir)["rows"]} == {"standin-a100"}
 
 
 def test_a_broken_task_on_one_host_fails_readiness_and_the_report_names_host_gpu_and_task(
-        standin_fleet, docker_client, cpu_image, image_archives, tmp_path):
+        standin_fleet, docker_client, cpu_image, standin_images, test_registry, tmp_path):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     # The shared setup is the harness's first task and the cheapest: broken, it fails on its own.
     broken = "trainer-workshop-test:broken-setup"
     inject_broken_task(docker_client, cpu_image, broken, task="SETUP")
-    load_into_host(broken, "standin-a100")
+    load_into_host(broken, "standin-a100", test_registry)
     report_dir = tmp_path / "readiness"
-    code, output = make("readiness", "readiness-broken", image_archives, report_dir,
+    code, output = make("readiness", "readiness-broken", standin_images, report_dir,
                         more_inventory(tmp_path, {"standin-a100": {"workshop_readiness_image": broken}}))
     assert code != 0, "the play must fail when a task failed"
     for device in STANDINS["standin-a100"]:
@@ -195,16 +262,16 @@ def test_a_broken_task_on_one_host_fails_readiness_and_the_report_names_host_gpu
         (f"standin-a100.{device}", "SETUP") for device in STANDINS["standin-a100"])
 
 
-def test_a_driver_too_old_stops_provisioning_and_readiness_naming_found_and_needed(standin_fleet, image_archives, tmp_path):
+def test_a_driver_too_old_stops_provisioning_and_readiness_naming_found_and_needed(standin_fleet, standin_images, tmp_path):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     report_dir = tmp_path / "readiness"
     use_recording("standin-a100", "a100-570")
     try:
-        code, output = make("provision", "provision-old-driver", image_archives, report_dir, "--limit", "standin-a100")
+        code, output = make("provision", "provision-old-driver", standin_images, report_dir, "--limit", "standin-a100")
         assert code != 0
         assert "standin-a100: NVIDIA driver 570.133.20 found, 580 or newer needed" in output, tail(output)
 
-        code, output = make("readiness", "readiness-old-driver", image_archives, report_dir)
+        code, output = make("readiness", "readiness-old-driver", standin_images, report_dir)
         assert code != 0
         report = fleet_report(report_dir)
         untested = [row for row in report["rows"] if row["host"] == "standin-a100"]
@@ -213,6 +280,31 @@ def test_a_driver_too_old_stops_provisioning_and_readiness_naming_found_and_need
         assert "FAILED standin-a100 not tested: " in output
     finally:
         use_recording("standin-a100", "a100x2")
+
+
+def test_a_host_short_of_disk_for_the_archive_stops_before_the_copy_naming_free_and_needed(
+        standin_fleet, standin_images, tmp_path):
+    assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
+    # An archive (of a manifest and zeros: sparse, no disk here) four times the disk's free space.
+    archive = tmp_path / "trainer-workshop-huge.tar"
+    (tmp_path / "manifest.json").write_text(json.dumps([{"Config": f"blobs/sha256/{'0' * 64}", "Layers": []}]))
+    subprocess.run(["tar", "-cf", str(archive), "-C", str(tmp_path), "manifest.json"], check=True)
+    os.truncate(archive, 4 * shutil.disk_usage(BUILD).free)
+    image_before = host_image_id("standin-a100", standin_images["WORKSHOP_TEST_IMAGE"])
+    code, output = make("provision", "provision-short-of-disk", standin_images, tmp_path, "--limit", "standin-a100",
+                        "-e workshop_image_registry=", f"-e workshop_image_archive={archive}")
+    assert code != 0
+    stop = output.split("TASK [workshop_image : Stop when the host has too little disk", 1)[1].split("TASK [", 1)[0]
+    assert f"standin-a100: too little disk to load {standin_images['WORKSHOP_TEST_IMAGE']}." in stop, tail(output)
+    needs = re.findall(r"the filesystem at (\S+) needs about ([\d.]+) GB free and has ([\d.]+) GB", " ".join(stop.split()))
+    assert needs and all(float(need) > float(free) for _, need, free in needs), stop
+    assert "TASK [workshop_image : Copy the archive to the host]" not in output
+    assert host_image_id("standin-a100", standin_images["WORKSHOP_TEST_IMAGE"]) == image_before
+
+
+def host_image_id(host: str, image: str) -> str:
+    return subprocess.run(["docker", "exec", host, "docker", "image", "inspect", "--format", "{{.Id}}", image],
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def use_recording(host: str, recording: str) -> None:
@@ -246,7 +338,9 @@ def inject_broken_task(docker_client, image: str, broken: str, task: str) -> Non
         container.remove(force=True)
 
 
-def load_into_host(image: str, host: str) -> None:
-    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
-    subprocess.run(["docker", "exec", "-i", host, "docker", "load"], stdin=save.stdout, check=True, capture_output=True)
-    assert save.wait() == 0
+def load_into_host(image: str, host: str, registry: Registry) -> None:
+    """IMAGE into HOST's engine through the test registry: only its layers the host lacks travel."""
+    registry.push(image)
+    for command in (["pull", "--quiet", f"{registry.pulled_from}/{image}"], ["tag", f"{registry.pulled_from}/{image}", image],
+                    ["image", "rm", f"{registry.pulled_from}/{image}"]):
+        subprocess.run(["docker", "exec", host, "docker", *command], check=True, capture_output=True)
