@@ -33,7 +33,9 @@ _alloc_lock: asyncio.Lock | None = None
 _reserved: dict[str, str] = {}
 
 
-def _lock() -> asyncio.Lock:
+def allocation_lock() -> asyncio.Lock:
+    """The hub's one lock around choosing a GPU slot (the swarm spawner's too), created in
+    the hub's event loop on first use."""
     global _alloc_lock
     if _alloc_lock is None:
         _alloc_lock = asyncio.Lock()
@@ -83,7 +85,7 @@ class WorkshopSpawner(DockerSpawner):
         await self._wait_gone()
         name = self.container_name
         if self.gpu_pool:
-            async with _lock():
+            async with allocation_lock():
                 used = await self.devices_in_use()
                 try:
                     self.gpu_device = choose_device(self.gpu_pool, used, self.users_per_gpu)

@@ -19,7 +19,6 @@ The multi-host twin of `spawner.WorkshopSpawner` (one config, HUB_MODE=swarm swi
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,18 +31,11 @@ from traitlets import Integer, Unicode
 
 from . import LABEL_GPU, LABEL_HUB, LABEL_NODE, LABEL_STARTED, LABEL_USER
 from .slots import NoSlot, Slot, choose_slot, held_slots, nfs_volume_options, nodes_from_swarm
+from .spawner import allocation_lock
 
 WORK_MOUNT = "/home/jovyan/work"
-_alloc_lock: asyncio.Lock | None = None
 # service name -> slot, for spawns that hold a slot but have no service yet
 _reserved: dict[str, Slot] = {}
-
-
-def _lock() -> asyncio.Lock:
-    global _alloc_lock
-    if _alloc_lock is None:
-        _alloc_lock = asyncio.Lock()
-    return _alloc_lock
 
 
 class WorkshopSwarmSpawner(SwarmSpawner):
@@ -91,7 +83,7 @@ class WorkshopSwarmSpawner(SwarmSpawner):
 
     async def start(self):
         name = self.service_name
-        async with _lock():
+        async with allocation_lock():
             nodes = nodes_from_swarm(await self.docker("nodes"))
             home = None if self.work_nfs else (self.work_node or None)
             try:
