@@ -112,6 +112,14 @@ class Swarm:
         tasks = self.manager.engine.api.tasks(filters={"service": service_name, "desired-state": "running"})
         return tasks[0] if tasks else None
 
+    def task_history(self, service_name: str) -> str:
+        """Every task of a service, as `docker service ps` shows them: for a failure's message."""
+        hosts = {node.id: node.host for node in self.nodes}
+        return "; ".join(
+            f"{hosts.get(task.get('NodeID'), task.get('NodeID') or 'no node')}: {task['Status'].get('State')} "
+            f"({task['Status'].get('Message', '')}{', ' + task['Status']['Err'] if task['Status'].get('Err') else ''})"
+            for task in self.manager.engine.api.tasks(filters={"service": service_name})) or "no task"
+
     def remove(self) -> None:
         for container in self.client.containers.list(all=True, filters={"name": f"{self.name}-"}):
             container.remove(force=True, v=True)
