@@ -97,7 +97,7 @@ class Registry:
         subprocess.run(["docker", "image", "rm", f"{self.pushed_from}/{image}"], check=True, stdout=subprocess.DEVNULL)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def test_registry(docker_client, cpu_image, hub_image):
     """A registry (Debian's docker-registry) holding both test images, for workshop_image_registry."""
     base = os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm")
@@ -135,7 +135,7 @@ def remove_container(docker_client, name: str) -> None:
         pass
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def standin_images(cpu_image, hub_image, test_registry) -> dict[str, str]:
     """The stand-in hosts' settings: both test images, pulled from the test registry."""
     return {"WORKSHOP_TEST_IMAGE": cpu_image, "HUB_TEST_HUB_IMAGE": hub_image, "WORKSHOP_TEST_REGISTRY": test_registry.pulled_from}

@@ -32,10 +32,9 @@ def attendee_image(docker_client, request) -> str:
     return wanted
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def hub(docker_client, hub_image, attendee_image):
-    """A hub with a pool of 3 stand-in GPUs and a roster, for the hub tier (removed, with its
-    attendees' containers, before the next tier starts)."""
+    """A hub with a pool of 3 stand-in GPUs and a roster, for the whole session."""
     h = Hub(
         docker_client, f"twtest-{uuid.uuid4().hex[:6]}", hub_image, attendee_image,
         env={
