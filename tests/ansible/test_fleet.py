@@ -64,10 +64,15 @@ def tail(text: str, lines: int = 60) -> str:
 @pytest.fixture(scope="session")
 def testhost_image(docker_client) -> str:
     """Debian 12 + systemd + Python, FROM the local base (never pulled)."""
+    return build_shared_image(docker_client, "testhost.Dockerfile", TESTHOST_IMAGE)
+
+
+def build_shared_image(docker_client, dockerfile: str, tag: str) -> str:
+    """An image of ansible/molecule/shared, FROM the local base (never pulled)."""
     base = os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm")
-    docker_client.images.build(path=str(ANSIBLE_DIR / "molecule" / "shared"), dockerfile="testhost.Dockerfile",
-                               buildargs={"BASE_IMAGE": base}, tag=TESTHOST_IMAGE, pull=False, rm=True)
-    return TESTHOST_IMAGE
+    docker_client.images.build(path=str(ANSIBLE_DIR / "molecule" / "shared"), dockerfile=dockerfile,
+                               buildargs={"BASE_IMAGE": base}, tag=tag, pull=False, rm=True)
+    return tag
 
 
 def archive_path(image: str) -> Path:
@@ -100,9 +105,7 @@ class Registry:
 @pytest.fixture(scope="session")
 def test_registry(docker_client, cpu_image, hub_image):
     """A registry (Debian's docker-registry) holding both test images, for workshop_image_registry."""
-    base = os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm")
-    docker_client.images.build(path=str(ANSIBLE_DIR / "molecule" / "shared"), dockerfile="registry.Dockerfile",
-                               buildargs={"BASE_IMAGE": base}, tag=REGISTRY_IMAGE, pull=False, rm=True)
+    build_shared_image(docker_client, "registry.Dockerfile", REGISTRY_IMAGE)
     remove_container(docker_client, REGISTRY_CONTAINER)
     container = docker_client.containers.run(REGISTRY_IMAGE, name=REGISTRY_CONTAINER, detach=True,
                                              ports={"5000/tcp": ("127.0.0.1", None)})

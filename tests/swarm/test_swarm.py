@@ -52,7 +52,7 @@ def six(swarm, swarm_hub):
         try:
             person.wait_ready(180)
         except TimeoutError as e:
-            # Once seen in a full run (5 of 6 ready in a second, one never in the swarm's DNS):
+            # Seen in two full runs (5 of 6 ready in a second, one never in the swarm's DNS):
             # the task's own states say where it stopped.
             raise TimeoutError(f"{e}; its tasks: {swarm.task_history(f'{swarm_hub.name}-{person.name}')}") from e
     return {p.name: p for p in people}
