@@ -30,6 +30,23 @@ TEST_IMAGE_SETTINGS = {
 
 # The harness's last line: "N passed, N failed, N skipped".
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", re.MULTILINE)
+# The seed's 28 tasks, in the order of the labs; the harness runs them between SETUP and GPT2.
+SEED_TASKS = [
+    f"{lab}{letter}"
+    for lab, letters in ((1, "ABCDE"), (2, "ABCDE"), (3, "ABCD"), (4, "ABCDE"), (5, "ABCD"), (6, "ABCDE"))
+    for letter in letters
+]
+HARNESS_TASKS = ["SETUP", *SEED_TASKS, "GPT2"]
+
+
+def task_statuses(stdout: str) -> dict[str, str]:
+    """Each task's status from the harness's lines "PASS|FAIL|SKIPPED  TASK  1.2s ..."."""
+    found = {}
+    for line in stdout.splitlines():
+        match = re.match(r"^(PASS|FAIL|SKIPPED)\s+(\w+)\s+[\d.]+s", line)
+        if match:
+            found[match[2]] = match[1]
+    return found
 
 T = TypeVar("T")
 

@@ -7,12 +7,13 @@ import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from docker.types import DeviceRequest
 
-from tests.helpers import BUILD, ROOT, SUMMARY, run_container, run_make
+from tests.helpers import BUILD, HARNESS_TASKS, ROOT, SUMMARY, run_container, run_make, task_statuses
 
 OFFLINE = {"network_mode": "none"}
 
@@ -148,27 +149,75 @@ def test_size_script_reports_the_image(cpu_image):
     assert re.search(r"image size .*: [\d.]+ (GB|MB) uncompressed", result.stdout)
 
 
-@pytest.mark.timeout(3600)
-def test_smoke_harness_inside_the_image_offline(cpu_image):
-    """`make image-smoke` (docker run --network none IMAGE smoke, what the release runs in each
-    image): every task, report and summary, 0 failed.
+@pytest.fixture(scope="module")
+def image_smoke(cpu_image) -> tuple[str, Path]:
+    """`make image-smoke` (docker run --network none IMAGE smoke, what the release and readiness
+    run in each image): the one full harness run of the suite; its output and report folder.
 
     WORKSHOP_TEST_SMOKE_ARGS (e.g. "--labs 1") narrows the run while developing; CI runs it all."""
-    result = run_make("image-smoke", f"IMAGE={cpu_image}", f"ARGS={os.environ.get('WORKSHOP_TEST_SMOKE_ARGS', '')}",
-                      timeout=3300)
+    result = run_make("image-smoke", f"IMAGE={cpu_image}", f"ARGS={SMOKE_ARGS}", timeout=3300)
     log = result.stdout + result.stderr
     (BUILD / "docker").mkdir(parents=True, exist_ok=True)
     (BUILD / "docker" / "smoke-in-image.log").write_text(log)
     summary = SUMMARY.findall(result.stdout)
     assert summary, f"no summary line from the harness; exit {result.returncode}:\n{log[-4000:]}"
-    passed, failed, skipped = map(int, summary[-1])
-    assert failed == 0, log[-6000:]
-    assert passed > 0
-    assert result.returncode == 0, log[-4000:]
-    out = BUILD / "image-smoke"
+    assert int(summary[-1][1]) == 0 and result.returncode == 0, log[-8000:]
+    return result.stdout, BUILD / "image-smoke"
+
+
+SMOKE_ARGS = os.environ.get("WORKSHOP_TEST_SMOKE_ARGS", "")
+every_task = pytest.mark.skipif(bool(SMOKE_ARGS), reason="WORKSHOP_TEST_SMOKE_ARGS narrows the harness run")
+
+
+@pytest.mark.timeout(3600)
+def test_smoke_harness_inside_the_image_offline(image_smoke):
+    stdout, out = image_smoke
+    passed, failed, skipped = map(int, SUMMARY.findall(stdout)[-1])
+    assert failed == 0 and passed > 0
+    assert stdout.strip().splitlines()[-1] == f"{passed} passed, 0 failed, {skipped} skipped"
     assert (out / "junit.xml").is_file() and (out / "report.md").is_file()
     # the baked labs are read-only: the harness ran a writable copy beside its report
     assert (out / "labs" / "01_bootstrapping.ipynb").is_file()
+
+
+@every_task
+def test_every_task_passes_or_is_justifiably_skipped(image_smoke):
+    stdout, _ = image_smoke
+    found = task_statuses(stdout)
+    assert sorted(found) == sorted(HARNESS_TASKS), f"expected setup + 28 tasks + GPT-2, got {sorted(found)}"
+    # The one thing an offline image lacks: a Hub token and network for the push.
+    assert {task for task, status in found.items() if status == "SKIPPED"} <= {"5C"}
+    assert {task for task, status in found.items() if status == "PASS"} >= set(HARNESS_TASKS) - {"5C"}
+
+
+@every_task
+def test_fsdp_shards_the_model_across_two_cpu_processes(image_smoke):
+    stdout, out = image_smoke
+    line = next(line for line in stdout.splitlines() if re.match(r"^(PASS|SKIPPED|FAIL)\s+1C", line))
+    assert line.startswith("PASS"), line
+    report = json.loads((out / "runs" / "fsdp" / "fsdp_report.json").read_text())
+    assert (report["wrapper"], report["world_size"], report["backend"]) == ("FSDP2", 2, "gloo")
+    held = [rank["local_elements"] for rank in report["ranks"]]
+    full = report["ranks"][0]["full_elements"]
+    assert all(h < full for h in held) and sum(held) == full
+    assert report["gradient_check"]["passed"]
+
+
+@every_task
+def test_reports_carry_every_task_with_its_costs(image_smoke):
+    _, out = image_smoke
+    suite = ET.parse(out / "junit.xml").getroot()
+    # setup + the seed tasks + GPT-2, and the disk budget; every task with its measured costs
+    assert int(suite.get("tests")) == len(HARNESS_TASKS) + 1 and suite.get("failures") == "0"
+    tasks = [case for case in suite.iter("testcase") if case.get("classname") != "budget"]
+    costs = {case.get("name").split()[0]: {p.get("name"): float(p.get("value")) for p in case.iter("property")}
+             for case in tasks}
+    for task, measured in costs.items():
+        assert measured["peak_rss_bytes"] > 100 * 2**20, f"{task}: {measured}"
+    report = (out / "report.md").read_text()
+    assert "0 failed" in report and "within the limit" in report
+    # Only 3A (two kept checkpoints) and Lab 5 (a saved model) leave anything sizeable.
+    assert {task for task, measured in costs.items() if measured["disk_written_bytes"] > 2**20} == {"3A", "5A"}, costs
 
 
 def test_gpu_flavour_has_cuda_torch_and_runs_the_harness_on_cpu(docker_client, gpu_image):

@@ -8,12 +8,9 @@ import pytest
 from smoke.checks import CHECKS
 from smoke.notebooks import discover
 
+from tests.helpers import SEED_TASKS
+
 ROOT = Path(__file__).resolve().parents[2]
-SEED_TASKS = [
-    f"{lab}{letter}"
-    for lab, letters in ((1, "ABCDE"), (2, "ABCDE"), (3, "ABCD"), (4, "ABCDE"), (5, "ABCD"), (6, "ABCDE"))
-    for letter in letters
-]
 
 
 @pytest.fixture(scope="module")
