@@ -1,5 +1,5 @@
 # Trainer Workshop: the commands ops, CI and the README rely on.
-#   make test    the whole suite (fast tier, harness on CPU, Docker tier)   <- README, .ci/run
+#   make test    the whole suite, every tier timed (tests/run_suite.py)   <- README, .ci/run
 #   make smoke   the smoke harness on this host; ARGS="--labs 2,3 ..." passes options
 #   make image   FLAVOR=cpu|gpu: build the workshop image and print its size
 #   make provision / make readiness   INVENTORY=...: the ops path (ansible/)
@@ -78,8 +78,8 @@ testdata: venv  ## offline test models and dataset in build/testdata (no model h
 test-fast: venv  ## unit tests only: seconds, no Docker
 	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test: venv labs testdata  ## the whole suite: unit tests, harness on CPU, Docker tier
-	$(VPY) -m pytest tests $(PYTEST_ARGS)
+test: venv labs testdata  ## the whole suite: images built once, every tier timed, ops tier beside the others, swarm alone
+	$(VPY) -m tests.run_suite $(PYTEST_ARGS)
 
 smoke: venv labs  ## run every lab task on this host; report in build/smoke
 	$(VENV)/bin/smoke --labs-dir $(BUILD)/labs --output $(BUILD)/smoke $(ARGS)

@@ -21,10 +21,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import BUILD, TEST_IMAGE_SETTINGS, TESTDATA, build_images
-
-TEST_IMAGE_NAME = "trainer-workshop-test"
-TEST_HUB_IMAGE_NAME = "trainer-workshop-hub-test"
+from tests.helpers import TEST_HUB_IMAGE_NAME, TEST_IMAGE_NAME, build_test_images
 
 
 def unavailable(reason: str):
@@ -53,12 +50,9 @@ def docker_client():
 
 
 def build_test_image(target: str, name: str) -> str:
-    """One docker-bake.hcl target with the offline test models baked in; returns its first tag."""
-    if not (TESTDATA / "models" / "minilm").is_dir():
-        pytest.fail(f"{TESTDATA} is missing: run `make testdata` (make test does)", pytrace=False)
+    """One docker-bake.hcl target with the offline test models baked in; returns its tag."""
     try:
-        build_images(target, log=BUILD / "docker" / f"build-{target}.log", IMAGE_NAME=TEST_IMAGE_NAME,
-                     HUB_IMAGE_NAME=TEST_HUB_IMAGE_NAME, WORKSHOP_VERSION="test", **TEST_IMAGE_SETTINGS)
+        build_test_images(target)
     except RuntimeError as error:
         pytest.fail(str(error), pytrace=False)
     return name

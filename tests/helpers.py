@@ -106,6 +106,21 @@ def build_images(*targets: str, log: Path, **settings: str) -> None:
         raise RuntimeError(f"building {' '.join(targets)} failed (log: {log}):\n{tail}")
 
 
+# The names the test tiers give the images they build (tests/conftest.py's fixtures).
+TEST_IMAGE_NAME = "trainer-workshop-test"
+TEST_HUB_IMAGE_NAME = "trainer-workshop-hub-test"
+
+
+def build_test_images(*targets: str) -> None:
+    """docker-bake.hcl targets with the offline test models baked in, under the test names;
+    log in build/docker/build-TARGET.log. RuntimeError says what failed."""
+    if not (TESTDATA / "models" / "minilm").is_dir():
+        raise RuntimeError(f"{TESTDATA} is missing: run `make testdata` (make test does)")
+    for target in targets:
+        build_images(target, log=BUILD / "docker" / f"build-{target}.log", IMAGE_NAME=TEST_IMAGE_NAME,
+                     HUB_IMAGE_NAME=TEST_HUB_IMAGE_NAME, WORKSHOP_VERSION="test", **TEST_IMAGE_SETTINGS)
+
+
 @dataclass
 class Ran:
     exit_code: int
