@@ -35,7 +35,10 @@ def code_in(text: str) -> list[str]:
 
 
 def make_targets() -> set[str]:
-    return set(MAKEFILE_TARGET.findall((ROOT / "Makefile").read_text()))
+    """The Makefile's explicit targets, and test-TIER for each tier its `test-%` rule accepts."""
+    makefile = (ROOT / "Makefile").read_text()
+    tiers = re.search(r"^TIERS := (.*)$", makefile, re.MULTILINE)[1].split()
+    return set(MAKEFILE_TARGET.findall(makefile)) | {f"test-{tier}" for tier in tiers}
 
 
 def test_the_top_readme_is_short():
@@ -72,4 +75,4 @@ def test_the_checks_see_what_they_check():
     sample = "See [the labs](labs/README.md).\n\n```bash\nmake nosuch ARGS=x\n```\n\nRun `FLAVOR=cpu make image`."
     assert LINK.findall(sample) == ["labs/README.md"]
     assert [target for code in code_in(sample) for target in MAKE_COMMAND.findall(code)] == ["nosuch", "image"]
-    assert {"test", "test-fast", "image", "provision"} <= make_targets()
+    assert {"test", "test-fast", "test-hub", "image", "provision"} <= make_targets()
