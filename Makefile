@@ -1,5 +1,5 @@
 # Trainer Workshop: the commands ops, CI and the README rely on (`make help` lists them by section).
-#   make test    the whole suite, every tier timed (tests/run_suite.py)   <- README, .ci/run
+#   make test    the whole suite, every tier timed (tests/support/run_suite.py)   <- README, .ci/run
 #   make smoke   the smoke harness on this host; ARGS="--labs 2,3 ..." passes options
 #   make image   FLAVOR=cpu|gpu: build the workshop image and print its size
 #   make provision / make readiness   INVENTORY=...: the ops path (ansible/)
@@ -161,14 +161,14 @@ $(VENV)/.installed: tests/requirements-dev.lock pyproject.toml
 venv: $(VENV)/.installed  ## the test environment (.venv) from the hash-checked lock
 
 testdata: venv  ## offline test models and dataset in build/testdata (no model hub)
-	$(VPY) tests/testdata.py $(BUILD)/testdata
+	$(VPY) tests/support/testdata.py $(BUILD)/testdata
 
 test-fast: venv  ## unit tests only: seconds, no Docker
 	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Images built once, every tier timed, the ops tier beside the others, the swarm tier alone.
-test: venv labs testdata  ## the whole suite (tests/run_suite.py)
-	$(VPY) -m tests.run_suite $(PYTEST_ARGS)
+test: venv labs testdata  ## the whole suite (tests/support/run_suite.py)
+	$(VPY) -m tests.support.run_suite $(PYTEST_ARGS)
 
 # One tier alone: make test-unit, test-labs, test-docker, test-hub, test-swarm, test-ansible.
 TIERS := unit labs docker hub swarm ansible
@@ -193,15 +193,15 @@ test-ansible-swarm: venv  ## molecule scenario swarm
 # The benchmarks (tests/bench/ measures what a room costs).
 STARTUP_IMAGE ?= trainer-workshop:cpu
 bench-startup: venv  ## `docker compose up` to JupyterLab answering, STARTUP_IMAGE (trainer-workshop:cpu), 5 runs
-	$(VPY) -m tests.docker.bench_startup --image $(STARTUP_IMAGE) $(ARGS)
+	$(VPY) -m tests.bench.startup --image $(STARTUP_IMAGE) $(ARGS)
 
 NODES ?= 3
 SLOTS ?= 4
 bench-swarm: venv  ## every slot of NODES x SLOTS stand-in GPUs (3 x 4) spawned at once: p50/p95, spread
-	$(VPY) -m tests.swarm.bench_spawn_storm --nodes $(NODES) --slots $(SLOTS) $(ARGS)
+	$(VPY) -m tests.bench.swarm_spawn_storm --nodes $(NODES) --slots $(SLOTS) $(ARGS)
 
 bench-hub: venv  ## USERS attendees (default 30) log in at once: time to ready p50/p95/max, hub memory
-	$(VPY) -m tests.hub.bench_spawn --users $(USERS) $(ARGS)
+	$(VPY) -m tests.bench.hub_spawn --users $(USERS) $(ARGS)
 
 ##@ housekeeping
 clean:  ## remove build outputs (keeps .venv)

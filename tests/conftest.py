@@ -21,7 +21,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import TEST_HUB_IMAGE_NAME, TEST_IMAGE_NAME, build_test_images
+from tests.support.helpers import TEST_HUB_IMAGE_NAME, TEST_IMAGE_NAME, build_test_images
 
 
 def unavailable(reason: str):

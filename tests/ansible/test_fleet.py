@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import BUILD, ROOT, wait_until
+from tests.support.helpers import BUILD, ROOT, wait_until
 
 ANSIBLE_DIR = ROOT / "ansible"
 STANDIN_INVENTORY = ANSIBLE_DIR / "molecule" / "standin" / "inventory"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 ANSIBLE_DIR = ROOT / "ansible"
 BIN = Path(sys.executable).parent

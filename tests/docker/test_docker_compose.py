@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from tests.helpers import ROOT, TEST_IMAGE_SETTINGS, JupyterClient, free_port, pip_setting
+from tests.support.helpers import ROOT, TEST_IMAGE_SETTINGS, JupyterClient, free_port, pip_setting
 
 pytestmark = pytest.mark.timeout(1200)
 

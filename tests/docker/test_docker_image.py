@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from docker.types import DeviceRequest
 
-from tests.helpers import BUILD, HARNESS_TASKS, ROOT, SUMMARY, run_container, run_make, task_statuses
+from tests.support.helpers import BUILD, HARNESS_TASKS, ROOT, SUMMARY, run_container, run_make, task_statuses
 
 OFFLINE = {"network_mode": "none"}
 

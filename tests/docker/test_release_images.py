@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, pip_setting, run_make
+from tests.support.helpers import ROOT, pip_setting, run_make
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from tests.helpers import BUILD
-from tests.hub.hub_tier import POOL, ROSTER, Hub
+from tests.support.helpers import BUILD
+from tests.support.hub_tier import POOL, ROSTER, Hub
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import BUILD, wait_until
-from tests.hub.hub_tier import POOL, Attendee, Hub, cell_source, container_env, notebook_code_cells
+from tests.support.helpers import BUILD, wait_until
+from tests.support.hub_tier import POOL, Attendee, Hub, cell_source, container_env, notebook_code_cells
 
 pytestmark = pytest.mark.timeout(900)
 

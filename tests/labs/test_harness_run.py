@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.helpers import TESTDATA, task_statuses
+from tests.support.helpers import TESTDATA, task_statuses
 
 
 def smoke(labs: Path, out: Path, *extra: str, timeout: int = 2400, model: Path = TESTDATA / "models" / "minilm",

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from tests.helpers import BUILD
-from tests.swarm.swarm_tier import start_swarm, swarm_hub as start_hub
+from tests.support.helpers import BUILD
+from tests.support.swarm_tier import start_swarm, swarm_hub as start_hub
 
 # Each node's devices, in the three forms provisioning writes: GPU UUIDs, MIG UUIDs, indices.
 DEVICES = {
@@ -33,7 +33,7 @@ def swarm_hub(swarm, hub_image):
     hub = start_hub(swarm, hub_image, HUB_START_TIMEOUT="120", HUB_CPU_LIMIT="0.5", HUB_MEM_LIMIT="256M",
                     HUB_SHM_SIZE="64M")
     with pytest.MonkeyPatch.context() as patch:
-        # Attendee sessions (tests.hub.hub_tier.Attendee) trust the test certificate.
+        # Attendee sessions (tests.support.hub_tier.Attendee) trust the test certificate.
         patch.setenv("REQUESTS_CA_BUNDLE", f"{hub.tls_dir}/fullchain.pem")
         try:
             hub.start(timeout=240)

@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.helpers import wait_until
-from tests.hub.hub_tier import Attendee
+from tests.support.helpers import wait_until
+from tests.support.hub_tier import Attendee
 from tests.swarm.conftest import DEVICES
 from workshop_hub import LABEL_GPU, LABEL_NODE, LABEL_USER
 

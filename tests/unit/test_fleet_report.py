@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 RECORDED = Path(__file__).parent / "data" / "readiness"
 A100 = ["GPU-7fdaf0a5-179b-f636-d15d-daf243e3ff16", "GPU-22b2c6ac-2d49-4863-197c-9c469071178a"]

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 from workshop_hub import gpus, settings
 
 @pytest.fixture

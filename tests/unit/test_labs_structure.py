@@ -8,7 +8,7 @@ import pytest
 from smoke.checks import CHECKS
 from smoke.notebooks import discover
 
-from tests.helpers import SEED_TASKS
+from tests.support.helpers import SEED_TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from notes import sourcelinks as sl
-from tests.helpers import ROOT as REPO
+from tests.support.helpers import ROOT as REPO
 
 LABS = REPO / "labs"
 

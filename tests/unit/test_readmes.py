@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 # The top README is a map, not a manual: the details live in each folder's own README.
 TOP_README_MAX_LINES = 120

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ROOT, run_make
+from tests.support.helpers import ROOT, run_make
 
 
 def load(path: Path):
@@ -119,7 +119,7 @@ def workflow_commands() -> list[str]:
 def test_every_workflow_command_is_a_make_target_that_ci_runs():
     assert WORKFLOWS, "no workflow in .github/workflows"
     makefile = (ROOT / "Makefile").read_text()
-    # What the suite (CI's `make test`) runs through tests.helpers.run_make.
+    # What the suite (CI's `make test`) runs through tests.support.helpers.run_make.
     tests_source = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py"))
     ran_by_ci = set(re.findall(r'run_make\(\s*"([a-z-]+)"', tests_source))
     targets = []

@@ -181,7 +181,7 @@ def test_nfs_work_is_a_per_attendee_folder_of_the_export():
 def test_provisioning_writes_the_label_the_hub_reads():
     import yaml
 
-    from tests.helpers import ROOT
+    from tests.support.helpers import ROOT
 
     role_vars = yaml.safe_load((ROOT / "ansible" / "roles" / "docker_swarm" / "vars" / "main.yml").read_text())
     assert role_vars["docker_swarm_devices_label"] == LABEL_NODE_DEVICES

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from notes import sourcelinks as sl
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 LABS = ROOT / "labs"
 

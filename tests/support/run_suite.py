@@ -22,7 +22,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tests.helpers import BUILD, ROOT, TEST_HUB_IMAGE_NAME, TEST_IMAGE_NAME, build_test_images
+from tests.support.helpers import BUILD, ROOT, TEST_HUB_IMAGE_NAME, TEST_IMAGE_NAME, build_test_images
 
 REPORTS = BUILD / "tests"
 SEQUENTIAL = ["unit", "docker", "labs", "hub"]

@@ -4,7 +4,7 @@ same moment on a hub in swarm mode over NODES Docker-in-Docker nodes (tests/swar
 with SLOTS stand-in devices:
 
     make bench-swarm                                   # 3 nodes x 4 slots, 12 attendees
-    .venv/bin/python -m tests.swarm.bench_spawn_storm --nodes 4 --slots 6 --users 24
+    .venv/bin/python -m tests.bench.swarm_spawn_storm --nodes 4 --slots 6 --users 24
 
 Prints time to ready per attendee (p50, p95, max), how the attendees spread over the nodes,
 any spawn refused, and the hub's memory. Figures, not assertions: the stand-in attendee
@@ -24,8 +24,8 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.hub.bench_spawn import one_attendee, percentile
-from tests.swarm.swarm_tier import start_swarm, swarm_hub
+from tests.bench.hub_spawn import one_attendee, percentile
+from tests.support.swarm_tier import start_swarm, swarm_hub
 from workshop_hub import LABEL_NODE, LABEL_USER
 
 

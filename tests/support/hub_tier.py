@@ -1,6 +1,6 @@
 """Helpers for the hub tier: start a real hub the way ops do, log in, spawn, run code.
 
-Used by tests/hub (pytest) and tests/hub/bench_spawn.py. The hub starts through
+Used by tests/hub (pytest) and tests/bench/hub_spawn.py. The hub starts through
 hub/compose.yaml (`docker compose up -d`, as ops run it in hub/), with its settings in an
 env file; everything then talks to it the way a browser or a script would: the login
 form, the REST API with a user's own token, the Jupyter API through the hub's proxy URL.
@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import requests
 
-from tests.helpers import ROOT, JupyterClient, free_port, wait_until
+from tests.support.helpers import ROOT, JupyterClient, free_port, wait_until
 from workshop_hub import LABEL_GPU, LABEL_HUB, LABEL_USER  # noqa: F401 - re-exported for the tests
 
 COMPOSE_FILE = ROOT / "hub" / "compose.yaml"

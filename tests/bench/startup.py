@@ -3,7 +3,7 @@
 to JupyterLab answering `/api/status`.
 
     make bench-startup                                   # trainer-workshop:cpu, 5 runs
-    .venv/bin/python -m tests.docker.bench_startup --image trainer-workshop-test:cpu --runs 3
+    .venv/bin/python -m tests.bench.startup --image trainer-workshop-test:cpu --runs 3
 
 Each run starts the repository's compose.yaml under its own project name with a fresh work
 volume (the first start of a new learner: the labs are copied into it), polls
@@ -25,7 +25,7 @@ import uuid
 
 import requests
 
-from tests.helpers import ROOT, free_port
+from tests.support.helpers import ROOT, free_port
 
 TARGET_SECONDS = 10.0
 

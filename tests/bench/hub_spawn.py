@@ -2,7 +2,7 @@
 """Benchmark: N attendees log in and start their servers at the same moment.
 
     make bench-hub                       # 30 attendees, CPU image, CPU-only hub
-    .venv/bin/python -m tests.hub.bench_spawn --users 50 --gpus standin
+    .venv/bin/python -m tests.bench.hub_spawn --users 50 --gpus standin
 
 Starts its own hub through hub/compose.yaml (the image `trainer-workshop-hub:latest` from
 `make hub-image` unless --hub-image is given) on
@@ -28,7 +28,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.hub.hub_tier import LABEL_GPU, Attendee, Hub
+from tests.support.hub_tier import LABEL_GPU, Attendee, Hub
 
 
 def percentile(values, q):

@@ -1,6 +1,6 @@
 """Offline models and data for the project's tests: nothing here reaches a model hub.
 
-    python tests/testdata.py DIR
+    python tests/support/testdata.py DIR
 
 writes
     DIR/sentiment/{train,validation}.jsonl  a deterministic, learnable sentiment dataset

@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 TESTDATA = BUILD / "testdata"
 # What the images of the Docker and hub tiers bake: the offline test models (no model hub).

@@ -1,0 +1,1 @@
+"""Benchmarks: what a room of attendees costs (make bench-hub, bench-swarm, bench-startup)."""

@@ -1,0 +1,1 @@
+"""What the test tiers share: paths, waiting, images, a hub, a swarm, the test data."""
