@@ -61,7 +61,10 @@ print("train() re-created the model:", model_init_trainer.model is not model_bef
 # enables it in a distributed launch, so it cannot run inside this notebook kernel. The
 # training code is `fsdp/train_fsdp.py` (the seed's FSDP arguments, gradient checkpointing,
 # `torch_compile=True`) with the accelerate config `fsdp/fsdp.yaml`; the cell below runs the
-# `accelerate launch` command you would type in a terminal.
+# `accelerate launch` command you would type in a terminal. Read `fsdp/train_fsdp.py`: it is
+# the lesson. Beside it, `fsdp/cpu_sharding.py` shards the model at load time when there are
+# not several GPUs, and `fsdp/proof.py` records what each process held and checks the first
+# training step against one process: that is how this lab proves the sharding happened.
 #
 # - With several GPUs it starts one process per GPU, and accelerate's FSDP plugin shards the
 #   model with FSDP2 (`fully_shard`) when Trainer prepares it.
