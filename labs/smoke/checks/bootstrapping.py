@@ -46,6 +46,16 @@ def fsdp(ns, _):
     assert world >= 2, f"FSDP2 ran in one process, so nothing was sharded ({ran}); the notebook launches 2 or more"
     expected_backend = "gloo" if report["device"].startswith("cpu") else "nccl"
     assert report["backend"] == expected_backend, f"backend {report['backend']} on {report['device']} ({ran})"
+    # The report says truly what was asked for and what ran: Trainer's FSDP plugin (several GPUs)
+    # or sharding at load time (one GPU or none), never both, and the wrapper it names is the one found.
+    requested, what_ran = report["requested"], report["ran"]
+    assert what_ran["wrapper"] == wrapper, f"the report says {what_ran['wrapper']} ran, the model shows {wrapper}"
+    plugin = what_ran["accelerate_fsdp_plugin"]
+    assert bool(requested["fsdp"]) == plugin and requested["sharded_at_load"] != plugin, (
+        f"requested fsdp={requested['fsdp']}, sharded_at_load={requested['sharded_at_load']}, but accelerate's FSDP "
+        f"plugin {'ran' if plugin else 'did not run'}"
+    )
+    assert report["fsdp_requested"] == requested["fsdp"], "fsdp_requested disagrees with what was requested"
 
     # Every rank holds a strict part of the model, and the parts add up to it exactly
     # (to_local() is the unpadded shard: a replicated tensor would push the sum over).
