@@ -21,7 +21,7 @@ import subprocess
 
 import pytest
 
-from tests.support.helpers import TEST_HUB_IMAGE_NAME, TEST_IMAGE_NAME, build_test_images
+from tests.support.helpers import TEST_HUB_IMAGE, TEST_IMAGE, TEST_IMAGE_NAME, build_test_images
 
 
 def unavailable(reason: str):
@@ -63,7 +63,7 @@ def cpu_image(docker_client) -> str:
     """The cpu flavour with the offline test models baked in, built once per session."""
     if os.environ.get("WORKSHOP_TEST_IMAGE"):
         return os.environ["WORKSHOP_TEST_IMAGE"]
-    return build_test_image("workshop-cpu", f"{TEST_IMAGE_NAME}:cpu")
+    return build_test_image("workshop-cpu", TEST_IMAGE)
 
 
 @pytest.fixture(scope="session")
@@ -77,4 +77,4 @@ def gpu_image(docker_client) -> str:
 def hub_image(docker_client) -> str:
     if os.environ.get("HUB_TEST_HUB_IMAGE"):
         return os.environ["HUB_TEST_HUB_IMAGE"]
-    return build_test_image("hub", f"{TEST_HUB_IMAGE_NAME}:latest")
+    return build_test_image("hub", TEST_HUB_IMAGE)

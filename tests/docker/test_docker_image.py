@@ -172,8 +172,8 @@ every_task = pytest.mark.skipif(bool(SMOKE_ARGS), reason="WORKSHOP_TEST_SMOKE_AR
 @pytest.mark.timeout(3600)
 def test_smoke_harness_inside_the_image_offline(image_smoke):
     stdout, out = image_smoke
-    passed, failed, skipped = map(int, SUMMARY.findall(stdout)[-1])
-    assert failed == 0 and passed > 0
+    passed, _, skipped = map(int, SUMMARY.findall(stdout)[-1])  # the fixture asserted 0 failed
+    assert passed > 0
     assert stdout.strip().splitlines()[-1] == f"{passed} passed, 0 failed, {skipped} skipped"
     assert (out / "junit.xml").is_file() and (out / "report.md").is_file()
     # the baked labs are read-only: the harness ran a writable copy beside its report

@@ -48,6 +48,7 @@ def task_statuses(stdout: str) -> dict[str, str]:
             found[match[2]] = match[1]
     return found
 
+
 T = TypeVar("T")
 
 
@@ -109,6 +110,8 @@ def build_images(*targets: str, log: Path, **settings: str) -> None:
 # The names the test tiers give the images they build (tests/conftest.py's fixtures).
 TEST_IMAGE_NAME = "trainer-workshop-test"
 TEST_HUB_IMAGE_NAME = "trainer-workshop-hub-test"
+TEST_IMAGE = f"{TEST_IMAGE_NAME}:cpu"
+TEST_HUB_IMAGE = f"{TEST_HUB_IMAGE_NAME}:latest"
 
 
 def build_test_images(*targets: str) -> None:
