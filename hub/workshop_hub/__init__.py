@@ -1,9 +1,11 @@
 """The workshop hub: JupyterHub with one GPU-backed container per attendee.
 
 - `settings`: every HUB_* environment variable, checked once at start-up.
-- `gpus`: the GPU pool (parsing, `nvidia-smi -L`, allocation), pure Python.
+- `gpus`: the GPU pool's device IDs (HUB_GPUS, `nvidia-smi -L`), pure Python.
+- `slots`: the (node, device) slots, what holds them, and the one placement rule for both
+  modes (a single host is a one-node pool), pure Python.
+- `placement`: what both spawners share: settings, the lock, reservations, the refusal.
 - `spawner`: DockerSpawner that takes a device from the pool for each attendee (one host).
-- `slots`: the (node, device) slots of a Docker Swarm, pure Python.
 - `swarm`: SwarmSpawner that places each attendee's service on a node's device (several hosts).
 - `auth`: the shared-password login with a roster and clear error messages.
 - `roster`: the instructor/ops view (a hub service page and a command).

@@ -1,4 +1,4 @@
-"""The GPU pool: which devices the hub may hand out, and who has which.
+"""The GPU pool's device IDs: HUB_GPUS parsed and checked, and `nvidia-smi -L` read.
 
 Pure Python (no Docker, no JupyterHub), so it is unit-tested on its own, and it
 doubles as a script that turns `nvidia-smi -L` into a HUB_GPUS line:
@@ -20,10 +20,6 @@ from collections.abc import Iterable
 # ("GPU-8f3c..."), a MIG UUID ("MIG-..."), or a GPU:MIG index pair ("0:1").
 _DEVICE_RE = re.compile(r"^(\d+|\d+:\d+|GPU-[0-9A-Za-z-]+|MIG-[0-9A-Za-z/-]+)$")
 CPU_ONLY_WORDS = {"", "none", "cpu", "off"}
-
-
-class PoolFull(Exception):
-    """Every slot in the pool is taken."""
 
 
 def parse_pool(text: str | None) -> list[str]:
@@ -68,14 +64,6 @@ def devices_from_nvidia_smi(lines: Iterable[str]) -> list[dict[str, str]]:
 def from_nvidia_smi(lines: Iterable[str]) -> list[str]:
     """Device IDs from `nvidia-smi -L` output: GPU UUIDs, or MIG UUIDs where a GPU is split."""
     return [device["id"] for device in devices_from_nvidia_smi(lines)]
-
-
-def choose_device(pool: list[str], in_use: Counter, users_per_gpu: int = 1) -> str:
-    """The least-used device with a free slot (pool order breaks ties), or PoolFull."""
-    free = [d for d in pool if in_use.get(d, 0) < users_per_gpu]
-    if not free:
-        raise PoolFull(f"all {len(pool)} GPUs are in use")
-    return min(free, key=lambda d: (in_use.get(d, 0), pool.index(d)))
 
 
 def main() -> int:

@@ -1,15 +1,20 @@
-"""GPU slots across a Docker Swarm: which (node, device) pairs the hub may hand out, and who
-holds which. Pure Python over the Docker API's node and service lists, unit-tested alone.
+"""GPU slots: which (node, device) pairs the hub may hand out, who holds which, and the one rule
+that picks the next attendee's. Pure Python over the Docker API's lists, unit-tested alone.
 
-- The pool: each swarm node's label `trainer-workshop.gpus` (written by provisioning from
-  the host's `nvidia-smi -L`: GPU UUIDs, MIG UUIDs where a GPU is split, or indices) lists
-  its devices; a slot is (node, device). Nodes that are down, drained or mislabelled give
-  no slots, and say why (the roster shows it).
-- What is held: every attendee service carries the labels `trainer-workshop.node` and
-  `trainer-workshop.gpu`. Nothing else is stored: after a hub restart the held slots are
-  exactly the services that exist, and removing a service is the only way to free one.
-- Placement: the least-held device, on the node with the most room (attendees spread over
-  the hosts), or, for an attendee whose work lives on a node, on that node only.
+- The pool: a single host is a one-node pool (`one_host`, the devices of HUB_GPUS). In a swarm
+  each node's label `trainer-workshop.gpus` (written by provisioning from the host's
+  `nvidia-smi -L`: GPU UUIDs, MIG UUIDs where a GPU is split, or indices) lists its devices;
+  a slot is (node, device). Nodes that are down, drained or mislabelled give no slots, and say
+  why (the roster shows it).
+- What is held is read from what runs, and each mode counts its own: one host, every attendee
+  container on the engine with the `trainer-workshop.gpu` label that has not exited, whichever
+  hub started it (two hubs on one host share its GPUs; `held_on_one_host`); a swarm, this hub's
+  services by their labels `trainer-workshop.node` and `trainer-workshop.gpu` (`held_slots`).
+  Nothing else is stored: after a hub restart the held slots are exactly what exists, and
+  removing a container or service is the only way to free one.
+- Placement (`choose_slot`, both modes): the least-held device, on the node with the most room
+  (attendees spread over the hosts), pool order breaking ties; or, for an attendee whose work
+  lives on a node, on that node only.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from .gpus import parse_pool
 LABEL_NODE_DEVICES = "trainer-workshop.gpus"
 # A node's availability, as the roster and the attendee read it.
 ADJECTIVE = {"drain": "drained", "pause": "paused"}
+# The node id of a single host's one-node pool (it is no swarm node, so it has none).
+ONE_HOST = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,23 @@ def nodes_from_swarm(api_nodes: Iterable[dict]) -> list[Node]:
     return sorted(nodes, key=lambda node: (node.host, node.id))
 
 
+def one_host(devices: Iterable[str]) -> list[Node]:
+    """The pool of a single host: one node, the hub's own engine, holding these devices."""
+    return [Node(ONE_HOST, "this host", tuple(devices))]
+
+
+def held_on_one_host(api_containers: Iterable[dict]) -> Counter:
+    """(ONE_HOST, device) -> how many attendee containers on the engine hold it, any hub's."""
+    held: Counter = Counter()
+    for container in api_containers:
+        if container.get("State") in ("exited", "dead"):
+            continue
+        for device in (container.get("Labels") or {}).get(LABEL_GPU, "").split(","):
+            if device:
+                held[(ONE_HOST, device)] += 1
+    return held
+
+
 def held_slots(api_services: Iterable[dict], hub: str) -> Counter:
     """(node id, device) -> how many of this hub's attendee services hold it."""
     held: Counter = Counter()
@@ -139,10 +163,10 @@ def choose_slot(nodes: list[Node], held: Counter, users_per_gpu: int = 1, home: 
                 f"Your work is on {candidates[0].host}, and all its {len(candidates[0].devices)} GPUs are in use"
                 f"{sharing}. No server was started. Try again when someone there stops, or ask your instructor."
             )
-        total = sum(len(n.devices) for n in nodes if n.usable)
-        hosts = sum(1 for n in nodes if n.usable)
+        usable = [n for n in nodes if n.usable]
+        where = "on this hub" if [n.id for n in nodes] == [ONE_HOST] else f"on {len(usable)} hosts of this hub"
         raise PoolFull(
-            f"No GPU is free: all {total} GPUs on {hosts} hosts of this hub are in use{sharing}. "
+            f"No GPU is free: all {sum(len(n.devices) for n in usable)} GPUs {where} are in use{sharing}. "
             "No server was started. Ask your instructor, or try again when someone stops their server."
         )
     order = {node.id: index for index, node in enumerate(nodes)}

@@ -1,14 +1,12 @@
-"""DockerSpawner that gives each attendee a GPU of their own from the hub's pool.
+"""DockerSpawner that gives each attendee a GPU of their own from the hub's pool (one host).
 
 How a device is chosen, and why it cannot be given twice:
-- What is in use is read from the engine: every container with the
-  `trainer-workshop.gpu` label that is not exited. Nothing else is stored, so
-  after a hub restart the pool is exactly what is running, and a server that
-  stops, crashes or is culled frees its device by no longer running.
-- One asyncio lock (the hub is one process) covers "read what is in use, pick a
-  device, reserve it"; the reservation is kept in memory until the container
-  exists with its label, so two spawns at the same moment never see the same
-  free device.
+- The host is a one-node pool, placed by the same rule and under the same lock as a swarm
+  (`placement.SlotPlacement`): least-held device, pool order breaking ties.
+- What is held is read from the engine: every container with the `trainer-workshop.gpu`
+  label that is not exited, whichever hub started it (two hubs on one host share its GPUs).
+  Nothing else is stored, so after a hub restart the pool is exactly what is running, and a
+  server that stops, crashes or is culled frees its device by no longer running.
 - The device goes into a per-container DeviceRequest with `device_ids`, never
   `count` (a count of 1 gives every container GPU 0).
 - Pool full: the spawn fails with a message the attendee sees in the browser,
@@ -19,90 +17,45 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from dockerspawner import DockerSpawner
-from jupyterhub.spawner import SpawnException
-from traitlets import Integer, List, Unicode
+from traitlets import List, Unicode
 
 from . import LABEL_GPU, LABEL_HUB, LABEL_STARTED, LABEL_USER
-from .gpus import PoolFull, choose_device
-
-_alloc_lock: asyncio.Lock | None = None
-# container name -> device, for spawns that hold a device but have no container yet
-_reserved: dict[str, str] = {}
+from .placement import SlotPlacement
+from .slots import Node, held_on_one_host, one_host
 
 
-def allocation_lock() -> asyncio.Lock:
-    """The hub's one lock around choosing a GPU slot (the swarm spawner's too), created in
-    the hub's event loop on first use."""
-    global _alloc_lock
-    if _alloc_lock is None:
-        _alloc_lock = asyncio.Lock()
-    return _alloc_lock
-
-
-class WorkshopSpawner(DockerSpawner):
+class WorkshopSpawner(SlotPlacement, DockerSpawner):
     gpu_pool = List(Unicode(), config=True, help="Device IDs to hand out; empty = CPU-only hub.")
-    users_per_gpu = Integer(1, config=True, help="Attendees sharing one device (1 = exclusive).")
-    hub_name = Unicode("trainer-workshop", config=True, help="Value of the trainer-workshop.hub label.")
 
     gpu_device = Unicode("", help="The device this server holds ('' when CPU-only or stopped).")
 
-    async def devices_in_use(self) -> Counter:
-        """Devices held by containers on this engine (any hub), plus in-flight reservations."""
-        containers = await self.docker("containers", all=True, filters={"label": LABEL_GPU})
-        used: Counter = Counter()
-        for c in containers:
-            names = [n.lstrip("/") for n in c.get("Names") or []]
-            if self.container_name in names:
-                continue  # our own leftover: start() removes it before creating a new one
-            if c.get("State") in ("exited", "dead"):
-                continue
-            for device in (c.get("Labels") or {}).get(LABEL_GPU, "").split(","):
-                if device:
-                    used[device] += 1
-        for name, device in _reserved.items():
-            if name != self.container_name:
-                used[device] += 1
-        return used
+    async def pool_nodes(self) -> list[Node]:
+        return one_host(self.gpu_pool)
 
-    def _pool_full(self, used: Counter) -> SpawnException:
-        n = len(self.gpu_pool)
-        sharing = f" ({self.users_per_gpu} attendees per GPU)" if self.users_per_gpu > 1 else ""
-        message = (
-            f"No GPU is free: all {n} GPUs on this hub are in use{sharing}. No server was started. "
-            "Ask your instructor, or try again when someone stops their server."
+    async def held_by_others(self) -> Counter:
+        """Devices held by the other containers on this engine (any hub)."""
+        containers = await self.docker("containers", all=True, filters={"label": LABEL_GPU})
+        # Our own leftover is not counted: start() removes it before creating a new one.
+        return held_on_one_host(
+            c for c in containers if self.container_name not in [n.lstrip("/") for n in c.get("Names") or []]
         )
-        exc = SpawnException(
-            message, reason="gpu_pool_full", status_code=503,
-            log_message=f"GPU pool full for {self.user.name}: {dict(used)}",
-        )
-        exc.jupyterhub_message = message  # shown on the spawn page and in the progress stream
-        return exc
 
     async def start(self):
         await self._wait_gone()
-        name = self.container_name
-        if self.gpu_pool:
-            async with allocation_lock():
-                used = await self.devices_in_use()
-                try:
-                    self.gpu_device = choose_device(self.gpu_pool, used, self.users_per_gpu)
-                except PoolFull:
-                    raise self._pool_full(used) from None
-                _reserved[name] = self.gpu_device
-            self.log.info("GPU %s assigned to %s", self.gpu_device, self.user.name)
-        else:
-            self.gpu_device = ""
-        try:
-            self._configure_container()
-            return await super().start()
-        except Exception:
-            self.gpu_device = ""
-            raise
-        finally:
-            _reserved.pop(name, None)
+        async with self.reserved_slot() if self.gpu_pool else nullcontext() as slot:
+            self.gpu_device = slot.device if slot else ""
+            if slot:
+                self.log.info("GPU %s assigned to %s", self.gpu_device, self.user.name)
+            try:
+                self._configure_container()
+                return await super().start()
+            except Exception:
+                self.gpu_device = ""
+                raise
 
     def _configure_container(self):
         """Labels, device request and env for this start (the device differs per start)."""

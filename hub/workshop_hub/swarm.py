@@ -5,9 +5,10 @@ The multi-host twin of `spawner.WorkshopSpawner` (one config, HUB_MODE=swarm swi
   one device. Swarm services take no device requests, so the device reaches the container
   as NVIDIA_VISIBLE_DEVICES, which the NVIDIA runtime, the default runtime on every GPU
   node (provisioning sets it), honours.
-- The slot comes from `slots.choose_slot` under one asyncio lock; what is held is read from
-  the services' labels plus in-flight reservations, nothing else, so a hub restart sees
-  exactly what runs, and removing the service (stop, cull, pool check) frees the slot.
+- The slot comes from the same rule, under the same lock, as on one host
+  (`placement.SlotPlacement`); what is held is read from this hub's services' labels plus
+  in-flight reservations, nothing else, so a hub restart sees exactly what runs, and removing
+  the service (stop, cull, pool check) frees the slot.
 - Work: a named volume per attendee on the node where the server ran (fast local disk).
   The spawner remembers that node (`work_node`, in JupyterHub's own spawner state) and
   sends the attendee back there; when that node is down the spawn fails saying so, and the
@@ -20,27 +21,23 @@ The multi-host twin of `spawner.WorkshopSpawner` (one config, HUB_MODE=swarm swi
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 import docker
 from docker.types import DriverConfig, Mount
 from dockerspawner import SwarmSpawner
-from jupyterhub.spawner import SpawnException
-from traitlets import Integer, Unicode
+from traitlets import Unicode
 
 from . import LABEL_GPU, LABEL_HUB, LABEL_NODE, LABEL_STARTED, LABEL_USER
-from .slots import NoSlot, Slot, choose_slot, held_slots, nfs_volume_options, nodes_from_swarm
-from .spawner import allocation_lock
+from .placement import SlotPlacement
+from .slots import Node, Slot, held_slots, nfs_volume_options, nodes_from_swarm
 
 WORK_MOUNT = "/home/jovyan/work"
-# service name -> slot, for spawns that hold a slot but have no service yet
-_reserved: dict[str, Slot] = {}
 
 
-class WorkshopSwarmSpawner(SwarmSpawner):
-    users_per_gpu = Integer(1, config=True, help="Attendees sharing one device (1 = exclusive).")
-    hub_name = Unicode("trainer-workshop", config=True, help="Value of the trainer-workshop.hub label.")
+class WorkshopSwarmSpawner(SlotPlacement, SwarmSpawner):
     work_volume_template = Unicode("trainer-workshop-work-{username}", config=True,
                                    help="Name of each attendee's work volume.")
     work_nfs = Unicode("", config=True, help="SERVER:/EXPORT holding every attendee's work; '' = a volume on the node.")
@@ -67,41 +64,28 @@ class WorkshopSwarmSpawner(SwarmSpawner):
             Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=self.shm_size.lower()),
         ]
 
-    async def _held(self):
-        services = await self.docker("services", filters={"label": f"{LABEL_HUB}={self.hub_name}"})
-        held = held_slots((s for s in services if s["Spec"].get("Name") != self.service_name), self.hub_name)
-        for name, slot in _reserved.items():
-            if name != self.service_name:
-                held[(slot.node, slot.device)] += 1
-        return held
+    async def pool_nodes(self) -> list[Node]:
+        return nodes_from_swarm(await self.docker("nodes"))
 
-    def _refusal(self, no_slot: NoSlot) -> SpawnException:
-        exc = SpawnException(no_slot.message, reason=no_slot.reason, status_code=503,
-                             log_message=f"no slot for {self.user.name}: {no_slot.reason}")
-        exc.jupyterhub_message = no_slot.message  # shown on the spawn page and in the progress stream
-        return exc
+    async def held_by_others(self) -> Counter:
+        """Slots held by this hub's other services."""
+        services = await self.docker("services", filters={"label": f"{LABEL_HUB}={self.hub_name}"})
+        return held_slots((s for s in services if s["Spec"].get("Name") != self.service_name), self.hub_name)
+
+    def home_node(self) -> str | None:
+        return None if self.work_nfs else (self.work_node or None)
 
     async def start(self):
-        name = self.service_name
-        async with allocation_lock():
-            nodes = nodes_from_swarm(await self.docker("nodes"))
-            home = None if self.work_nfs else (self.work_node or None)
+        async with self.reserved_slot() as slot:
+            self.log.info("%s gets %s on %s", self.user.name, slot.device, slot.host)
             try:
-                slot = choose_slot(nodes, await self._held(), self.users_per_gpu, home)
-            except NoSlot as no_slot:
-                raise self._refusal(no_slot) from None
-            _reserved[name] = slot
-        self.log.info("%s gets %s on %s", self.user.name, slot.device, slot.host)
-        try:
-            if self.work_nfs_mount:
-                self._make_nfs_folder()
-            self._configure_service(slot)
-            address = await super().start()
-        except Exception:
-            self.slot_node = self.slot_host = self.slot_device = ""
-            raise
-        finally:
-            _reserved.pop(name, None)
+                if self.work_nfs_mount:
+                    self._make_nfs_folder()
+                self._configure_service(slot)
+                address = await super().start()
+            except Exception:
+                self.slot_node = self.slot_host = self.slot_device = ""
+                raise
         if not self.work_nfs:
             self.work_node = slot.node
         return address

@@ -1,10 +1,10 @@
-"""The hub's pure parts, no Docker: the GPU pool, `nvidia-smi -L` parsing, settings checks."""
+"""The hub's pure parts, no Docker: HUB_GPUS and `nvidia-smi -L` parsing, settings checks, the
+start-up services and banner. Placement is in test_slots.py."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections import Counter
 
 import pytest
 import yaml
@@ -71,20 +71,6 @@ def test_pool_accepts_indices_and_uuids_and_rejects_the_rest():
         gpus.parse_pool("0,/dev/nvidia1")
     with pytest.raises(ValueError, match="more than once"):
         gpus.parse_pool("0,1,0")
-
-
-def test_choose_device_is_exclusive_then_shares_evenly():
-    pool = ["a", "b", "c"]
-    assert gpus.choose_device(pool, Counter()) == "a"
-    assert gpus.choose_device(pool, Counter({"a": 1})) == "b"
-    assert gpus.choose_device(pool, Counter({"a": 1, "c": 1})) == "b"
-    with pytest.raises(gpus.PoolFull):
-        gpus.choose_device(pool, Counter({"a": 1, "b": 1, "c": 1}))
-    # two per GPU: fill the least used first, never a third
-    assert gpus.choose_device(pool, Counter({"a": 1, "b": 1, "c": 1}), users_per_gpu=2) == "a"
-    assert gpus.choose_device(pool, Counter({"a": 2, "b": 1, "c": 2}), users_per_gpu=2) == "b"
-    with pytest.raises(gpus.PoolFull):
-        gpus.choose_device(pool, Counter({"a": 2, "b": 2, "c": 2}), users_per_gpu=2)
 
 
 def test_good_settings_load_with_safe_defaults(load):

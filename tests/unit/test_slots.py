@@ -1,10 +1,11 @@
-"""The swarm's (node, device) slots (hub/workshop_hub/slots.py) for every pool shape: GPU
-indices, GPU UUIDs, MIG devices, shared GPUs; nodes down, drained, unlabelled; an attendee's
-home node. Pure Python over dicts shaped as the Docker API returns them."""
+"""The (node, device) slots (hub/workshop_hub/slots.py) for every pool shape: one host (a
+one-node pool), GPU indices, GPU UUIDs, MIG devices, shared GPUs; nodes down, drained,
+unlabelled; an attendee's home node. Pure Python over dicts shaped as the Docker API returns them."""
 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -12,14 +13,17 @@ import pytest
 from workshop_hub import LABEL_GPU, LABEL_HUB, LABEL_NODE
 from workshop_hub.slots import (
     LABEL_NODE_DEVICES,
+    ONE_HOST,
     HomeNodeFull,
     HomeNodeGone,
     PoolFull,
     capacity,
     choose_slot,
+    held_on_one_host,
     held_slots,
     nfs_volume_options,
     nodes_from_swarm,
+    one_host,
 )
 
 HUB = "trainer-workshop"
@@ -46,6 +50,60 @@ def fill(nodes, users_per_gpu=1, attendees=100):
         services.append(api_service(slot.node, slot.device))
         placed.append(slot)
     return placed, None
+
+
+def on_one_host(held: dict[str, int]) -> Counter:
+    return Counter({(ONE_HOST, device): n for device, n in held.items()})
+
+
+def test_one_host_is_exclusive_then_shares_evenly():
+    pool = one_host(["a", "b", "c"])
+
+    def device(held: dict[str, int], users_per_gpu: int = 1) -> str:
+        return choose_slot(pool, on_one_host(held), users_per_gpu).device
+
+    assert device({}) == "a"
+    assert device({"a": 1}) == "b"
+    assert device({"a": 1, "c": 1}) == "b"
+    with pytest.raises(PoolFull):
+        device({"a": 1, "b": 1, "c": 1})
+    # two per GPU: fill the least used first, never a third
+    assert device({"a": 1, "b": 1, "c": 1}, users_per_gpu=2) == "a"
+    assert device({"a": 2, "b": 1, "c": 2}, users_per_gpu=2) == "b"
+    with pytest.raises(PoolFull):
+        device({"a": 2, "b": 2, "c": 2}, users_per_gpu=2)
+
+
+@pytest.mark.parametrize("users_per_gpu", [1, 2])
+def test_one_host_and_a_one_node_swarm_place_alike_and_say_full_alike(users_per_gpu):
+    """The same rule for both modes: the same devices held the same way give the same choices;
+    only where the full pool is said to be differs (this hub, or its hosts)."""
+    host = one_host(["0", "GPU-x", "MIG-y"])
+    (node,) = nodes_from_swarm([api_node("gpu-a", "0,GPU-x,MIG-y")])
+    containers, services = [], []
+    for _ in range(3 * users_per_gpu):
+        here = choose_slot(host, held_on_one_host(containers), users_per_gpu)
+        there = choose_slot([node], held_slots(services, HUB), users_per_gpu)
+        assert (here.node, here.device) == (ONE_HOST, there.device)
+        containers.append({"State": "running", "Labels": {LABEL_GPU: here.device}})
+        services.append(api_service(there.node, there.device))
+    sharing = " (2 attendees per GPU)" if users_per_gpu == 2 else ""
+    with pytest.raises(PoolFull, match=re.escape(f"No GPU is free: all 3 GPUs on this hub are in use{sharing}. ")):
+        choose_slot(host, held_on_one_host(containers), users_per_gpu)
+    with pytest.raises(PoolFull, match=re.escape(f"all 3 GPUs on 1 hosts of this hub are in use{sharing}. ")):
+        choose_slot([node], held_slots(services, HUB), users_per_gpu)
+
+
+def test_one_host_counts_every_hubs_running_containers_by_their_gpu_label():
+    containers = [
+        {"State": "running", "Labels": {LABEL_GPU: "0", LABEL_HUB: HUB}},
+        {"State": "created", "Labels": {LABEL_GPU: "0", LABEL_HUB: "other-hub"}},
+        {"State": "exited", "Labels": {LABEL_GPU: "1"}},
+        {"State": "dead", "Labels": {LABEL_GPU: "1"}},
+        {"State": "running", "Labels": {LABEL_GPU: ""}},
+        {"State": "running"},
+    ]
+    assert held_on_one_host(containers) == Counter({(ONE_HOST, "0"): 2})
 
 
 SHAPES = {
