@@ -2,49 +2,17 @@
 # environment variables (documented in hub/.env.example); every setting below
 # says in one line why it is set.
 import os
-import secrets
-import sys
 from pathlib import Path
 
-from workshop_hub import settings as hub_settings
+from workshop_hub import settings, startup
 
 c = get_config()  # noqa: F821
 
-try:
-    S = hub_settings.load()
-except hub_settings.ConfigError as e:
-    # One clear line naming the variable, then stop: never start half-configured.
-    print(f"trainer-workshop hub: refusing to start: {e}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-# --- the student image must already be on this engine: a spawn never pulls ----
-# (Swarm mode: the attendees run on the worker nodes, whose images this hub cannot see;
-# provisioning loads the image on every node and `make readiness` proves it there.)
-import docker  # noqa: E402
-
-try:
-    engine = docker.from_env()
-    if S.mode == "single":
-        engine.images.get(S.image)
-    elif engine.info().get("Swarm", {}).get("ControlAvailable") is not True:
-        print("trainer-workshop hub: refusing to start: HUB_MODE=swarm, but this Docker engine is not a swarm "
-              "manager; run the hub on the manager (docker swarm init there; make provision does)",
-              file=sys.stderr, flush=True)
-        sys.exit(2)
-except docker.errors.ImageNotFound:
-    print(
-        f"trainer-workshop hub: refusing to start: HUB_IMAGE={S.image} is not on this Docker engine; "
-        "build it first (make image FLAVOR=cpu|gpu) so no attendee's spawn waits on a pull",
-        file=sys.stderr, flush=True,
-    )
-    sys.exit(2)
-except docker.errors.DockerException as e:
-    print(f"trainer-workshop hub: refusing to start: cannot reach the Docker engine ({e}); "
-          "mount /var/run/docker.sock into the hub container", file=sys.stderr, flush=True)
-    sys.exit(2)
-
+# Never start half-configured: a bad HUB_* variable, an unreachable engine or a missing image
+# stops the hub here with one line naming the fix.
+S = startup.load_settings()
+startup.preflight(S)
 data = Path(S.data_dir)
-data.mkdir(parents=True, exist_ok=True)
 
 # --- hub state ----------------------------------------------------------------
 # Database and cookie secret on the hub's volume, so a restart keeps logins and servers.
@@ -97,14 +65,14 @@ else:
     c.Authenticator.allow_all = True
 # Names become container and volume names: keep them to letters, digits, . - _ (checked
 # with a clear message in WorkshopAuthenticator; this is the backstop for the API).
-c.Authenticator.username_pattern = hub_settings.USERNAME_RE.pattern
+c.Authenticator.username_pattern = settings.USERNAME_RE.pattern
 # Attendees land in JupyterLab on their labs folder (the image copies the labs into work/labs).
 c.Spawner.default_url = "/lab/tree/labs"
 
 # --- the student containers ---------------------------------------------------
 # One host: a container per attendee with a device request. Swarm: a service per attendee,
 # pinned to a node and holding one of its devices (workshop_hub/swarm.py). Settings on
-# DockerSpawner apply to both; those on one class are that mode's own.
+# DockerSpawner and SlotPlacement apply to both; those on one class are that mode's own.
 c.JupyterHub.spawner_class = (
     "workshop_hub.spawner.WorkshopSpawner" if S.mode == "single" else "workshop_hub.swarm.WorkshopSwarmSpawner"
 )
@@ -125,19 +93,22 @@ c.DockerSpawner.prefix = S.name
 c.DockerSpawner.name_template = "{prefix}-{username}"
 # Work lives on a named volume per attendee at the folder the image already has
 # (owned by jovyan), so it survives server stop/start, culling and image updates.
+# (Swarm: the same volume, on the node that ran the server.)
 c.DockerSpawner.volumes = {f"{S.name}-work-{{username}}": "/home/jovyan/work"}
-# Swarm: the same volume name on the node that ran the server (or on NFS, HUB_WORK_NFS).
-c.WorkshopSwarmSpawner.work_volume_template = f"{S.name}-work-{{username}}"
+# Swarm: that volume as a folder of an NFS export instead, so any node can run the server.
 c.WorkshopSwarmSpawner.work_nfs = S.work_nfs
+# Swarm: where the hub has the export mounted, to make each attendee's folder before the mount.
 c.WorkshopSwarmSpawner.work_nfs_mount = S.work_nfs_mount
 # Containers are removed when a server stops: each start gets a fresh device
 # request, and a stopped container cannot hold on to a GPU.
 c.DockerSpawner.remove = True
-# CPU and memory caps so one runaway training run cannot starve the others.
+# CPU and memory caps so one runaway training run cannot starve the others (in swarm
+# mode they become the service's resource limits).
 c.DockerSpawner.cpu_limit = S.cpu_limit
 c.DockerSpawner.mem_limit = S.mem_limit
 c.DockerSpawner.extra_host_config = {
     # PyTorch DataLoader workers share tensors through /dev/shm; Docker's 64 MB kills them.
+    # (Swarm services take no host config: their /dev/shm is a tmpfs mount of this size.)
     "shm_size": S.shm_size,
     # Never privileged, no new privileges via setuid: students get a plain user container.
     "privileged": False,
@@ -150,17 +121,14 @@ c.DockerSpawner.extra_host_config = {
 # Swarm: the hub reaches each attendee's single task directly by its DNS name (dnsrr), not
 # through a virtual IP, which needs the IPVS kernel module on every node and buys nothing here.
 c.WorkshopSwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
-# Swarm services take no host config: /dev/shm is a tmpfs mount of the same size, and
-# cpu_limit and mem_limit become the service's resource limits.
-c.WorkshopSwarmSpawner.shm_size = S.shm_size
 # Settings for the labs inside every container (e.g. WORKSHOP_LAB_SIZE=workshop).
 c.DockerSpawner.environment = dict(S.singleuser_env)
-# The GPU pool and how many attendees share one device (1 = exclusive).
+# One host: its GPU pool (swarm: each node's trainer-workshop.gpus label instead).
 c.WorkshopSpawner.gpu_pool = S.gpus
-c.WorkshopSpawner.users_per_gpu = S.users_per_gpu
-c.WorkshopSpawner.hub_name = S.name
-c.WorkshopSwarmSpawner.users_per_gpu = S.users_per_gpu
-c.WorkshopSwarmSpawner.hub_name = S.name
+# Both modes: how many attendees share one device (1 = exclusive).
+c.SlotPlacement.users_per_gpu = S.users_per_gpu
+# Both modes: the hub label on every attendee's container or service (several hubs, one engine).
+c.SlotPlacement.hub_name = S.name
 # A cold start of a CUDA image on a busy host can take minutes: don't give up early.
 c.DockerSpawner.start_timeout = S.start_timeout
 c.DockerSpawner.http_timeout = S.http_timeout
@@ -170,57 +138,7 @@ c.JupyterHub.concurrent_spawn_limit = S.concurrent_spawn_limit
 # Answer the spawn request after a few seconds and show progress, rather than hold it.
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 5}
 
-# --- services: idle culler and the roster page ---------------------------------
-roster_token_file = data / "roster-token"
-if not roster_token_file.exists():
-    # Stable token for the roster service, so `workshop-roster` in the container can use it.
-    roster_token_file.write_text(secrets.token_hex(32))
-    roster_token_file.chmod(0o600)
-services = [
-    {
-        # Instructor/ops view: user, GPU, since when, idle for (admins only).
-        "name": "roster",
-        "command": [str(Path(sys.executable).with_name("workshop-roster")), "--serve"],
-        "url": "http://127.0.0.1:10102",
-        "api_token": roster_token_file.read_text().strip(),
-        "environment": {"HUB_NAME": S.name, "HUB_GPUS": ",".join(S.gpus) or "none", "HUB_MODE": S.mode,
-                        "HUB_USERS_PER_GPU": str(S.users_per_gpu)},
-        "oauth_no_confirm": True,
-    },
-]
-roles = [
-    {
-        "name": "roster",
-        "services": ["roster"],
-        # Read-only: who has a server, since when, last activity.
-        "scopes": ["list:users", "read:users:activity", "read:servers"],
-    },
-]
-if S.cull_timeout:
-    services.append({
-        # Stops servers idle for HUB_CULL_TIMEOUT seconds, which frees their GPU. A training
-        # run keeps its kernel busy, which counts as activity, so it is not culled mid-run.
-        "name": "idle-culler",
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler",
-                    f"--timeout={S.cull_timeout}", f"--cull-every={S.cull_every}"],
-    })
-    roles.append({
-        "name": "idle-culler",
-        "services": ["idle-culler"],
-        # Only what culling servers needs: no user deletion, no admin.
-        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-    })
-c.JupyterHub.services = services
-c.JupyterHub.load_roles = roles
+# --- services: the roster page and the idle culler, each with a role of its own ----
+c.JupyterHub.services, c.JupyterHub.load_roles = startup.services_and_roles(S)
 
-if S.mode == "swarm":
-    where = f"swarm: GPUs from the nodes' labels ({S.users_per_gpu} per GPU), work {'on NFS ' + S.work_nfs if S.work_nfs else 'on each node'}"
-elif S.gpus:
-    where = f"GPU pool {','.join(S.gpus)} ({S.users_per_gpu} per GPU)"
-else:
-    where = "CPU-only mode: attendees get no GPU"
-print(
-    f"trainer-workshop hub: image {S.image}, {where}"
-    + f", {'HTTPS' if S.https else 'HTTP on loopback only'}, roster: {len(S.roster) or 'none (anyone with the password)'}",
-    file=sys.stderr, flush=True,
-)
+startup.announce(S)

@@ -1,7 +1,7 @@
 """Every HUB_* environment variable the hub reads, declared once: name, type, default, check.
 
 `load()` returns the settings or raises `ConfigError` with a message that names the
-variable to set; jupyterhub_config.py turns that into a one-line exit, so a missing or
+variable to set; startup.load_settings turns that into a one-line exit, so a missing or
 weak secret stops the hub before anyone can log in. hub/.env.example documents each
 variable (a test keeps the two in step).
 """

@@ -38,11 +38,8 @@ WORK_MOUNT = "/home/jovyan/work"
 
 
 class WorkshopSwarmSpawner(SlotPlacement, SwarmSpawner):
-    work_volume_template = Unicode("trainer-workshop-work-{username}", config=True,
-                                   help="Name of each attendee's work volume.")
     work_nfs = Unicode("", config=True, help="SERVER:/EXPORT holding every attendee's work; '' = a volume on the node.")
     work_nfs_mount = Unicode("", config=True, help="Where the hub itself has work_nfs mounted (to make the folders).")
-    shm_size = Unicode("2G", config=True, help="Size of /dev/shm (PyTorch's DataLoader workers share tensors there).")
 
     slot_node = Unicode("", help="Node id of the running server's slot.")
     slot_host = Unicode("", help="Host name of that node.")
@@ -51,17 +48,20 @@ class WorkshopSwarmSpawner(SlotPlacement, SwarmSpawner):
 
     @property
     def work_volume(self) -> str:
-        return self.work_volume_template.format(username=self.escaped_name)
+        """This attendee's work volume: the one `volumes` mounts at WORK_MOUNT, named as on one host."""
+        return next(source for source, bind in self.volume_binds.items() if bind["bind"] == WORK_MOUNT)
 
     @property
     def mounts(self):
-        """The work volume (node-local, or NFS through the local driver's nfs options) and /dev/shm."""
+        """The work volume (node-local, or NFS through the local driver's nfs options) and /dev/shm,
+        a tmpfs of the size `extra_host_config` gives one host (services take no host config)."""
         driver = None
         if self.work_nfs:
             driver = DriverConfig("local", nfs_volume_options(self.work_nfs, self.escaped_name))
+        shm_size = self.extra_host_config["shm_size"].lower()
         return [
             Mount(target=WORK_MOUNT, source=self.work_volume, type="volume", driver_config=driver),
-            Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=self.shm_size.lower()),
+            Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=shm_size),
         ]
 
     async def pool_nodes(self) -> list[Node]:

@@ -221,3 +221,67 @@ def test_roster_text_shows_node_and_per_node_capacity_in_swarm_mode():
     assert "gpu-b: 1/1 used (0), takes no attendees: node is down" in text
     assert re.search(r"^ada\s+gpu-a\s+0\s+ready", text, re.MULTILINE)
     assert "<td>gpu-a</td>" in roster.as_html(report)
+
+
+# --- start-up: refusals, services and roles, the banner (workshop_hub/startup.py) ----------
+
+
+def test_a_bad_setting_refuses_to_start_in_one_line(load, capsys):
+    from workshop_hub import startup
+
+    with pytest.raises(settings.ConfigError):
+        load({**GOOD, "HUB_USERS_PER_GPU": "0"})  # leaves exactly these variables set
+    with pytest.raises(SystemExit) as stopped:
+        startup.load_settings()
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert said.startswith("trainer-workshop hub: refusing to start: HUB_USERS_PER_GPU='0'") and said.count("\n") == 1
+
+
+def test_an_unreachable_engine_refuses_to_start_naming_the_socket(load, monkeypatch, capsys, tmp_path):
+    from workshop_hub import startup
+
+    s = load({**GOOD, "HUB_DATA_DIR": str(tmp_path / "state")})
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-such.sock'}")
+    with pytest.raises(SystemExit) as stopped:
+        startup.preflight(s)
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert "refusing to start: cannot reach the Docker engine" in said and "mount /var/run/docker.sock" in said
+    assert not (tmp_path / "state").exists()
+
+
+def test_services_have_a_stable_roster_token_and_least_privilege_roles(load, tmp_path):
+    from workshop_hub import startup
+
+    s = load({**GOOD, "HUB_DATA_DIR": str(tmp_path), "HUB_GPUS": "0,1", "HUB_USERS_PER_GPU": "2"})
+    services, roles = startup.services_and_roles(s)
+    assert [service["name"] for service in services] == ["roster", "idle-culler"]
+    roster = services[0]
+    token = (tmp_path / "roster-token").read_text()
+    assert roster["api_token"] == token and len(token) == 64
+    assert (tmp_path / "roster-token").stat().st_mode & 0o777 == 0o600
+    assert roster["environment"] == {"HUB_NAME": "trainer-workshop", "HUB_GPUS": "0,1", "HUB_MODE": "single",
+                                     "HUB_USERS_PER_GPU": "2"}
+    assert "--timeout=7200" in services[1]["command"] and "--cull-every=300" in services[1]["command"]
+    scopes = {role["name"]: role["scopes"] for role in roles}
+    assert scopes == {"roster": ["list:users", "read:users:activity", "read:servers"],
+                      "idle-culler": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}
+    # the same token after a restart, and no culler when culling is off
+    again, roles = startup.services_and_roles(load({**GOOD, "HUB_DATA_DIR": str(tmp_path), "HUB_CULL_TIMEOUT": "0"}))
+    assert [service["name"] for service in again] == ["roster"] and again[0]["api_token"] == token
+    assert again[0]["environment"]["HUB_GPUS"] == "none" and [role["name"] for role in roles] == ["roster"]
+
+
+@pytest.mark.parametrize("env, says", [
+    ({}, "CPU-only mode: attendees get no GPU, HTTP on loopback only, roster: none (anyone with the password)"),
+    ({"HUB_GPUS": "0,1", "HUB_USERS_PER_GPU": "2", "HUB_ROSTER": "ann,bob"}, "GPU pool 0,1 (2 per GPU), HTTP on"),
+    ({"HUB_MODE": "swarm"}, "swarm: GPUs from the nodes' labels (1 per GPU), work on each node, HTTP"),
+])
+def test_the_banner_says_where_attendees_run(load, capsys, env, says):
+    from workshop_hub import startup
+
+    startup.announce(load({**GOOD, **env}))
+    line = capsys.readouterr().err
+    assert line.startswith("trainer-workshop hub: image trainer-workshop:gpu, ") and says in line
+    assert ("roster: 2" in line) == ("HUB_ROSTER" in env)
