@@ -7,6 +7,7 @@
 - `placement`: what both spawners share: settings, the lock, reservations, the refusal.
 - `spawner`: DockerSpawner that takes a device from the pool for each attendee (one host).
 - `swarm`: SwarmSpawner that places each attendee's service on a node's device (several hosts).
+- `servicedns`: whether a service's name has reached the hub's DNS (the swarm spawner waits for it).
 - `auth`: the shared-password login with a roster and clear error messages.
 - `startup`: what jupyterhub_config.py calls: refusals to start, services and roles, the banner.
 - `roster`: the instructor/ops view (a hub service page and a command).

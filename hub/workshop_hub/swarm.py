@@ -28,10 +28,11 @@ from pathlib import Path
 import docker
 from docker.types import DriverConfig, Mount
 from dockerspawner import SwarmSpawner
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 
 from . import LABEL_GPU, LABEL_HUB, LABEL_NODE, LABEL_STARTED, LABEL_USER
 from .placement import SlotPlacement
+from .servicedns import name_resolves
 from .slots import Node, Slot, held_slots, nfs_volume_options, nodes_from_swarm
 
 WORK_MOUNT = "/home/jovyan/work"
@@ -40,6 +41,9 @@ WORK_MOUNT = "/home/jovyan/work"
 class WorkshopSwarmSpawner(SlotPlacement, SwarmSpawner):
     work_nfs = Unicode("", config=True, help="SERVER:/EXPORT holding every attendee's work; '' = a volume on the node.")
     work_nfs_mount = Unicode("", config=True, help="Where the hub itself has work_nfs mounted (to make the folders).")
+    name_timeout = Integer(30, config=True, help=(
+        "Seconds a running server's service name may take to resolve at the hub before its task is started "
+        "again, once (a task the swarm's DNS never learned of: see servicedns)."))
 
     slot_node = Unicode("", help="Node id of the running server's slot.")
     slot_host = Unicode("", help="Host name of that node.")
@@ -88,7 +92,26 @@ class WorkshopSwarmSpawner(SlotPlacement, SwarmSpawner):
                 raise
         if not self.work_nfs:
             self.work_node = slot.node
+        await self._until_the_hub_resolves_the_server()
         return address
+
+    async def _until_the_hub_resolves_the_server(self):
+        """The hub reaches the server by its service name: wait for it; if it does not come, start the
+        service's task again once (the swarm publishes a new task's name); still none, the spawn fails."""
+        if await name_resolves(self.service_name, self.port, self.name_timeout):
+            return
+        self.log.warning("%s's server runs on %s but %s does not resolve after %d s: starting its task again",
+                         self.user.name, self.slot_host, self.service_name, self.name_timeout)
+        service = await self.get_object()
+        template = service["Spec"]["TaskTemplate"]
+        template = {**template, "ForceUpdate": template.get("ForceUpdate", 0) + 1}
+        await self.docker("update_service", self.object_id, service["Version"]["Index"], task_template=template,
+                          fetch_current_spec=True)
+        await self.start_object()
+        if not await name_resolves(self.service_name, self.port, self.name_timeout):
+            raise RuntimeError(f"{self.service_name} runs on {self.slot_host} but the hub cannot resolve its name, "
+                               "even after a restart of its task: check the overlay network between the hub's node "
+                               f"and {self.slot_host} (ports 7946/tcp+udp and 4789/udp open)")
 
     def _make_nfs_folder(self):
         """The attendee's folder on the NFS export, owned by jovyan (uid 1000), before the mount."""

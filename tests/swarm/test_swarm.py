@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.support.helpers import wait_until
+from tests.support.helpers import BUILD, wait_until
 from tests.support.hub_tier import Attendee
 from tests.swarm.conftest import DEVICES
 from workshop_hub import LABEL_GPU, LABEL_NODE, LABEL_USER
@@ -42,6 +42,20 @@ def what_the_server_sees(hub, person: Attendee) -> dict:
     return r.json()
 
 
+def why_not_ready(swarm, hub, person: Attendee) -> str:
+    """The service's tasks, whether the hub resolves its name, and the hub's log about the person
+    (the whole log is kept in build/swarm/hub-at-failure.log)."""
+    service = f"{hub.name}-{person.name}"
+    lookup = hub.container.exec_run(["getent", "hosts", service])
+    log = hub.logs()
+    (BUILD / "swarm").mkdir(parents=True, exist_ok=True)
+    (BUILD / "swarm" / "hub-at-failure.log").write_text(log)
+    about = "\n".join(line for line in log.splitlines() if person.name in line)
+    return (f"its tasks: {swarm.task_history(service)}; the hub resolves {service}: "
+            f"{lookup.output.decode(errors='replace').strip() or 'no'} (exit {lookup.exit_code});\n"
+            f"the hub's log about {person.name}:\n{about[-6000:]}")
+
+
 @pytest.fixture(scope="module")
 def six(swarm, swarm_hub):
     people = [attendee(swarm_hub, name) for name in NAMES]
@@ -52,9 +66,8 @@ def six(swarm, swarm_hub):
         try:
             person.wait_ready(180)
         except TimeoutError as e:
-            # Seen in two full runs (5 of 6 ready in a second, one never in the swarm's DNS):
-            # the task's own states say where it stopped.
-            raise TimeoutError(f"{e}; its tasks: {swarm.task_history(f'{swarm_hub.name}-{person.name}')}") from e
+            # Seen in full runs (5 of 6 ready in a second, the last never): say where it stopped.
+            raise TimeoutError(f"{e}; {why_not_ready(swarm, swarm_hub, person)}") from e
     return {p.name: p for p in people}
 
 

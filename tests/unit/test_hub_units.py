@@ -3,14 +3,16 @@ start-up services and banner. Placement is in test_slots.py."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import re
 
 import pytest
 import yaml
 
 from tests.support.helpers import ROOT
-from workshop_hub import gpus, settings
+from workshop_hub import gpus, servicedns, settings
 
 @pytest.fixture
 def load(monkeypatch):
@@ -285,3 +287,28 @@ def test_the_banner_says_where_attendees_run(load, capsys, env, says):
     line = capsys.readouterr().err
     assert line.startswith("trainer-workshop hub: image trainer-workshop:gpu, ") and says in line
     assert ("roster: 2" in line) == ("HUB_ROSTER" in env)
+
+
+def resolver_that_fails(times: int):
+    """A stand-in for getaddrinfo: `times` failures (the name not in the swarm's DNS), then an address."""
+    calls = []
+
+    async def resolve(host: str, port: int):
+        calls.append(host)
+        if len(calls) <= times:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [("10.0.1.7", port)]
+
+    return resolve, calls
+
+
+@pytest.mark.parametrize("failures, expected, tries", [(0, True, 1), (3, True, 4), (10**6, False, None)])
+def test_the_swarm_spawner_waits_for_the_service_name_and_gives_up_after_its_time(failures, expected, tries):
+    resolve, calls = resolver_that_fails(failures)
+    found = asyncio.run(servicedns.name_resolves("hub-ada", 8888, seconds=0.2, resolve=resolve, interval=0.01))
+    assert found is expected
+    assert set(calls) == {"hub-ada"}
+    if tries is not None:
+        assert len(calls) == tries
+    else:
+        assert len(calls) > 3  # it kept asking until its time was up
