@@ -19,7 +19,7 @@ import json
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 READY, FAILED = "ready", "FAILED"
@@ -115,8 +115,13 @@ def read_report(path: Path) -> dict:
 
 def read_row(host_dir: Path, host: dict, slot: dict) -> tuple[Row, list[Failure]]:
     row = Row(
-        host=host["host"], device=slot["id"], gpu=str(slot.get("gpu", "")), model=slot.get("model", ""),
-        driver=host.get("driver", ""), image=host["image"]["name"], image_id=host["image"]["id"],
+        host=host["host"],
+        device=slot["id"],
+        gpu=str(slot.get("gpu", "")),
+        model=slot.get("model", ""),
+        driver=host.get("driver", ""),
+        image=host["image"]["name"],
+        image_id=host["image"]["id"],
         disk_free_bytes=int(host.get("disk_free_bytes", 0)),
     )
     slot_dir = host_dir / slot["dir"]
@@ -129,7 +134,9 @@ def read_row(host_dir: Path, host: dict, slot: dict) -> tuple[Row, list[Failure]
     if slot.get("timed_out"):
         return whole_run_failed(f"did not finish within {host.get('timeout_seconds', '?')} s; {log_tail(slot_dir)}")
     if not report_path.is_file():
-        return whole_run_failed(f"the harness wrote no report (exit code {slot.get('exit_code', '?')}); {log_tail(slot_dir)}")
+        return whole_run_failed(
+            f"the harness wrote no report (exit code {slot.get('exit_code', '?')}); {log_tail(slot_dir)}"
+        )
     try:
         report = read_report(report_path)
     except (ValueError, KeyError, TypeError) as error:
@@ -139,20 +146,33 @@ def read_row(host_dir: Path, host: dict, slot: dict) -> tuple[Row, list[Failure]
     visible = report.get("environment", {}).get("NVIDIA_VISIBLE_DEVICES")
     if row.device != "cpu" and visible != row.device:
         # Every container must get its own device (a request for "1 GPU" gives all of them GPU 0).
-        return whole_run_failed(f"the harness ran with NVIDIA_VISIBLE_DEVICES={visible}, not its own device {row.device}")
+        return whole_run_failed(
+            f"the harness ran with NVIDIA_VISIBLE_DEVICES={visible}, not its own device {row.device}"
+        )
     row.seconds = float(summary.get("seconds", 0.0))
     failures = []
     for task in report.get("tasks", []):
         row.tasks[task["id"]] = {key: task.get(key) for key in ("status", "message", "seconds", "title")}
         if task["status"] == FAIL:
-            failures.append(Failure(row.host, row.device, row.gpu, f"task {task['id']}", task.get("message") or "failed"))
+            failures.append(
+                Failure(row.host, row.device, row.gpu, f"task {task['id']}", task.get("message") or "failed")
+            )
     if report.get("disk", {}).get("exceeded"):
-        failures.append(Failure(row.host, row.device, row.gpu, "disk budget",
-                                f"the labs wrote {human_bytes(report['disk']['used_bytes'])}, over the "
-                                f"{human_bytes(report['disk']['limit_bytes'])} limit"))
+        failures.append(
+            Failure(
+                row.host,
+                row.device,
+                row.gpu,
+                "disk budget",
+                f"the labs wrote {human_bytes(report['disk']['used_bytes'])}, over the "
+                f"{human_bytes(report['disk']['limit_bytes'])} limit",
+            )
+        )
     exit_code = str(slot.get("exit_code", ""))
     if not failures and exit_code not in ("0", ""):
-        failures.append(Failure(row.host, row.device, row.gpu, "task harness", f"exit code {exit_code}; {log_tail(slot_dir)}"))
+        failures.append(
+            Failure(row.host, row.device, row.gpu, "task harness", f"exit code {exit_code}; {log_tail(slot_dir)}")
+        )
     if failures:
         row.status = FAILED
         row.problem = "; ".join(f"{failure.task}: {failure.message}" for failure in failures)
@@ -179,8 +199,13 @@ def collect(report_dir: Path, expected_hosts: list[str] = ()) -> tuple[list[Row]
         for slot in host.get("slots", []):
             results.append(read_row(host_file.parent, host, slot))
     for name in sorted(set(expected_hosts) - seen):
-        results.append(untested(name, "", "no result: the host was unreachable or failed before the harness ran "
-                                          "(see the play's output for it)"))
+        results.append(
+            untested(
+                name,
+                "",
+                "no result: the host was unreachable or failed before the harness ran (see the play's output for it)",
+            )
+        )
     for row, row_failures in results:
         rows.append(row)
         failures.extend(row_failures)
@@ -226,8 +251,15 @@ def write_markdown(rows: list[Row], failures: list[Failure], notes: list[str], p
         )
     tasks = task_order(rows)
     if tasks:
-        lines += ["", "## Every task", "", "✓ passed, ✗ failed, – skipped, blank: not run.", "",
-                  "| host | slot | " + " | ".join(tasks) + " |", "| --- | --- | " + " | ".join("---" for _ in tasks) + " |"]
+        lines += [
+            "",
+            "## Every task",
+            "",
+            "✓ passed, ✗ failed, – skipped, blank: not run.",
+            "",
+            "| host | slot | " + " | ".join(tasks) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in tasks) + " |",
+        ]
         for row in rows:
             marks = [TASK_MARKS.get(row.tasks.get(task, {}).get("status"), "") for task in tasks]
             lines.append(f"| {row.host} | {row.slot} | " + " | ".join(marks) + " |")
@@ -241,21 +273,34 @@ def write_markdown(rows: list[Row], failures: list[Failure], notes: list[str], p
 def write_junit(rows: list[Row], path: Path) -> None:
     suites = ET.Element("testsuites", name="fleet readiness")
     for row in rows:
-        suite = ET.SubElement(suites, "testsuite", name=row.where, tests="0", failures="0", skipped="0",
-                              time=f"{row.seconds:.1f}")
+        suite = ET.SubElement(
+            suites, "testsuite", name=row.where, tests="0", failures="0", skipped="0", time=f"{row.seconds:.1f}"
+        )
         properties = ET.SubElement(suite, "properties")
-        for name, value in (("model", row.model), ("driver", row.driver), ("image", row.image),
-                            ("image_id", row.image_id), ("disk_free_bytes", str(row.disk_free_bytes))):
+        for name, value in (
+            ("model", row.model),
+            ("driver", row.driver),
+            ("image", row.image),
+            ("image_id", row.image_id),
+            ("disk_free_bytes", str(row.disk_free_bytes)),
+        ):
             ET.SubElement(properties, "property", name=name, value=value)
         cases = list(row.tasks.items()) or [("harness", {"status": FAIL, "message": row.problem})]
         if row.tasks and row.problem and not any(task["status"] == FAIL for task in row.tasks.values()):
             cases.append(("harness", {"status": FAIL, "message": row.problem}))
         counts = {FAIL: 0, SKIPPED: 0}
         for task_id, task in cases:
-            case = ET.SubElement(suite, "testcase", classname=f"{row.host}.{row.device}", name=task_id,
-                                 time=f"{float(task.get('seconds') or 0):.1f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"{row.host}.{row.device}",
+                name=task_id,
+                time=f"{float(task.get('seconds') or 0):.1f}",
+            )
             if task["status"] == FAIL:
-                ET.SubElement(case, "failure", message=(task.get("message") or "failed")[:500]).text = task.get("message")
+                ET.SubElement(case, "failure", message=(task.get("message") or "failed")[:500]).text = task.get(
+                    "message"
+                )
                 counts[FAIL] += 1
             elif task["status"] == SKIPPED:
                 ET.SubElement(case, "skipped", message=task.get("message") or "")
@@ -275,25 +320,33 @@ def main(argv: list[str] | None = None) -> int:
     report_dir = Path(args[0]).resolve()
     rows, failures = collect(report_dir, args[1:])
     if not rows:
-        print(f"no readiness results under {report_dir / 'hosts'} (expected HOST/host.json from the readiness play)",
-              file=sys.stderr)
+        print(
+            f"no readiness results under {report_dir / 'hosts'} (expected HOST/host.json from the readiness play)",
+            file=sys.stderr,
+        )
         return 2
     notes = fleet_notes(rows)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     write_markdown(rows, failures, notes, report_dir / "fleet-report.md", generated)
     write_junit(rows, report_dir / "fleet-junit.xml")
     document = {
         "generated": generated,
-        "summary": {"slots": len(rows), "ready": sum(row.status == READY for row in rows),
-                    "hosts": len({row.host for row in rows}), "failures": len(failures)},
+        "summary": {
+            "slots": len(rows),
+            "ready": sum(row.status == READY for row in rows),
+            "hosts": len({row.host for row in rows}),
+            "failures": len(failures),
+        },
         "rows": [asdict(row) for row in rows],
         "failures": [asdict(failure) for failure in failures],
         "notes": notes,
     }
     (report_dir / "fleet-report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     ready = document["summary"]["ready"]
-    print(f"{ready} of {len(rows)} GPU slots ready on {document['summary']['hosts']} hosts; "
-          f"report: {report_dir / 'fleet-report.md'}")
+    print(
+        f"{ready} of {len(rows)} GPU slots ready on {document['summary']['hosts']} hosts; "
+        f"report: {report_dir / 'fleet-report.md'}"
+    )
     for line in [failure.line() for failure in failures] + [f"NOTE {note}" for note in notes]:
         print(line)
     return 1 if failures else 0

@@ -73,17 +73,25 @@ def bake_hub(variable: str, kind: str, value: str) -> dict:
     try:
         path = snapshot_download(value, repo_type=repo_type, revision=revision, allow_patterns=allow)
     except HfHubHTTPError as error:
-        fail(f"{variable}={value} (revision {revision}) could not be fetched from the Hub: {error}. "
-             "Check the id, pass a token for gated models (--secret id=hf_token,src=FILE), or bake a local "
-             "directory instead (WORKSHOP_DATA=DIR, " + variable + "=/opt/workshop/data/...).")
+        fail(
+            f"{variable}={value} (revision {revision}) could not be fetched from the Hub: {error}. "
+            "Check the id, pass a token for gated models (--secret id=hf_token,src=FILE), or bake a local "
+            "directory instead (WORKSHOP_DATA=DIR, " + variable + "=/opt/workshop/data/...)."
+        )
     except Exception as error:  # network down, proxy, ...
-        fail(f"{variable}={value}: download failed ({type(error).__name__}: {error}). Behind a TLS-inspecting "
-             "proxy pass its CA bundle (CA_BUNDLE=FILE, i.e. --secret id=ca,src=FILE); offline, bake a local "
-             f"directory instead (WORKSHOP_DATA=DIR, {variable}=/opt/workshop/data/...).")
+        fail(
+            f"{variable}={value}: download failed ({type(error).__name__}: {error}). Behind a TLS-inspecting "
+            "proxy pass its CA bundle (CA_BUNDLE=FILE, i.e. --secret id=ca,src=FILE); offline, bake a local "
+            f"directory instead (WORKSHOP_DATA=DIR, {variable}=/opt/workshop/data/...)."
+        )
     if kind == "model" and not any(Path(path).glob("*.safetensors")):
         # Older repos ship only pytorch_model.bin.
-        path = snapshot_download(value, repo_type=repo_type, revision=revision,
-                                 allow_patterns=["*.json", "*.bin", "*.txt", "*.model", "tokenizer*", "vocab*"])
+        path = snapshot_download(
+            value,
+            repo_type=repo_type,
+            revision=revision,
+            allow_patterns=["*.json", "*.bin", "*.txt", "*.model", "tokenizer*", "vocab*"],
+        )
     return {"source": "hub", "id": value, "revision": revision, "commit": Path(path).name}
 
 
@@ -109,8 +117,10 @@ def main() -> None:
             fail(f"{variable} is empty: set the build argument to a Hub id or a path under {DATA_ROOT}")
         if value.startswith("/"):
             if not value.startswith(f"{DATA_ROOT}/"):
-                fail(f"{variable}={value}: a local directory must be given as a path under {DATA_ROOT}/ "
-                     "(that is where the workshop-data build context lands in the image)")
+                fail(
+                    f"{variable}={value}: a local directory must be given as a path under {DATA_ROOT}/ "
+                    "(that is where the workshop-data build context lands in the image)"
+                )
             record[variable] = bake_local(variable, value, args.local_context)
         else:
             record[variable] = bake_hub(variable, kind, value)

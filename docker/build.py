@@ -37,7 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,10 +66,14 @@ def bake_targets(names: list[str], env: dict[str, str]) -> dict[str, dict]:
     """The targets as docker-bake.hcl resolves them with this environment."""
     out = docker("buildx", "bake", "-f", str(BAKE_FILE), "--print", *names, env=env)
     if out.returncode != 0:
-        known = docker("buildx", "bake", "-f", str(BAKE_FILE), "--print", "workshop-gpu", "workshop-cpu", "hub", env=env)
+        known = docker(
+            "buildx", "bake", "-f", str(BAKE_FILE), "--print", "workshop-gpu", "workshop-cpu", "hub", env=env
+        )
         listed = ", ".join(json.loads(known.stdout)["target"]) if known.returncode == 0 else "see docker-bake.hcl"
-        raise BuildError(f"docker-bake.hcl has no image {' '.join(names)} ({out.stderr.strip().splitlines()[-1]}). "
-                         f"Images: {listed} (make image FLAVOR=cpu|gpu, make hub-image)")
+        raise BuildError(
+            f"docker-bake.hcl has no image {' '.join(names)} ({out.stderr.strip().splitlines()[-1]}). "
+            f"Images: {listed} (make image FLAVOR=cpu|gpu, make hub-image)"
+        )
     return json.loads(out.stdout)["target"]
 
 
@@ -94,7 +98,9 @@ def local_base(arch: str) -> str:
     if docker("image", "inspect", name).returncode == 0:
         return name
     if os.geteuid() == 0 and shutil.which("debootstrap"):
-        subprocess.run([str(ROOT / "docker" / "make-base-image.sh"), name], check=True, env=dict(os.environ, BASE_ARCH=arch))
+        subprocess.run(
+            [str(ROOT / "docker" / "make-base-image.sh"), name], check=True, env=dict(os.environ, BASE_ARCH=arch)
+        )
         return name
     raise BuildError(
         "no usable base image. Pass BASE_IMAGE=NAME (a Debian 12 or Ubuntu 24.04 image this engine has), "
@@ -116,11 +122,15 @@ def choose_bases(targets: dict[str, dict], platforms: list[str]) -> list[str]:
                 sets.append(f"{name}.args.BASE_IMAGE={wanted}")
             continue
         if wanted:
-            raise BuildError(f"BASE_IMAGE={wanted} is neither on this engine nor pullable. Pass another, or build a "
-                             f"local Debian 12 base: sudo docker/make-base-image.sh {LOCAL_BASE}, then BASE_IMAGE={LOCAL_BASE}")
+            raise BuildError(
+                f"BASE_IMAGE={wanted} is neither on this engine nor pullable. Pass another, or build a "
+                f"local Debian 12 base: sudo docker/make-base-image.sh {LOCAL_BASE}, then BASE_IMAGE={LOCAL_BASE}"
+            )
         if len(platforms) > 1:
-            raise BuildError(f"{name}: the base image {base} cannot be pulled, and PLATFORMS={','.join(platforms)} "
-                             "needs it from a registry. Build one platform at a time here (PLATFORMS=linux/ARCH)")
+            raise BuildError(
+                f"{name}: the base image {base} cannot be pulled, and PLATFORMS={','.join(platforms)} "
+                "needs it from a registry. Build one platform at a time here (PLATFORMS=linux/ARCH)"
+            )
         chosen = local_base(arch)
         print(f"build: {name}: the base image {base} cannot be pulled here; using the local Debian 12 base {chosen}")
         sets.append(f"{name}.args.BASE_IMAGE={chosen}")
@@ -132,10 +142,14 @@ def requested_platforms(push: bool) -> list[str]:
     platforms = [p.strip() for p in os.environ.get("PLATFORMS", "").split(",") if p.strip()]
     unknown = [p for p in platforms if p not in ("linux/amd64", "linux/arm64")]
     if unknown:
-        raise BuildError(f"PLATFORMS={','.join(platforms)}: {', '.join(unknown)} is not built; use linux/amd64, linux/arm64 or both")
+        raise BuildError(
+            f"PLATFORMS={','.join(platforms)}: {', '.join(unknown)} is not built; use linux/amd64, linux/arm64 or both"
+        )
     if len(platforms) > 1 and not push:
-        raise BuildError(f"PLATFORMS={','.join(platforms)}: the engine loads one platform at a time; "
-                         "give one (PLATFORMS=linux/arm64), or push them together (make publish)")
+        raise BuildError(
+            f"PLATFORMS={','.join(platforms)}: the engine loads one platform at a time; "
+            "give one (PLATFORMS=linux/arm64), or push them together (make publish)"
+        )
     return platforms
 
 
@@ -151,19 +165,23 @@ def settings(targets: list[str]) -> dict[str, str]:
         env["TORCH_CPU_WHEELHOUSE"] = pip_config("global.find-links")
     wheelhouse = env.get("TORCH_CPU_WHEELHOUSE", "")
     if wheelhouse and not Path(wheelhouse).is_dir():
-        raise BuildError(f"TORCH_CPU_WHEELHOUSE={wheelhouse} is not a directory (it holds torch's CPU wheel for offline builds)")
+        raise BuildError(
+            f"TORCH_CPU_WHEELHOUSE={wheelhouse} is not a directory (it holds torch's CPU wheel for offline builds)"
+        )
     data = env.get("WORKSHOP_DATA", "")
     if data and not Path(data).is_dir():
         raise BuildError(f"WORKSHOP_DATA={data} is not a directory")
     for name in BAKED_PATHS:
         if env.get(name, "").startswith("/") and not data:
-            raise BuildError(f"{name}={env[name]} is a local path: give the directory it comes from with WORKSHOP_DATA=DIR")
+            raise BuildError(
+                f"{name}={env[name]} is a local path: give the directory it comes from with WORKSHOP_DATA=DIR"
+            )
     git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()  # noqa: E731
     env.setdefault("VCS_REF", git("rev-parse", "--short", "HEAD"))
     version = env.get("WORKSHOP_VERSION") or git("describe", "--tags", "--always", "--dirty") or "dev"
     # A release tag v1.2.3 names the images 1.2.3-FLAVOR, the tag compose.yaml pulls.
     env["WORKSHOP_VERSION"] = re.sub(r"^v(?=\d)", "", version).replace("/", "-")
-    env.setdefault("BUILD_DATE", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    env.setdefault("BUILD_DATE", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     if env.get("GITHUB_REPOSITORY"):
         env.setdefault("SOURCE_URL", f"{env.get('GITHUB_SERVER_URL', 'https://github.com')}/{env['GITHUB_REPOSITORY']}")
     return env
@@ -173,7 +191,9 @@ def build(targets: list[str], bake_options: list[str] = (), size: bool = False, 
     """Build the targets and load them (mode "load"), push them with attestations ("push"), or
     print that plan ("print"); returns the tags."""
     if docker("info").returncode != 0:
-        raise BuildError("no Docker engine answers (docker info failed). Start Docker; on a Debian CI host see .ci/run.")
+        raise BuildError(
+            "no Docker engine answers (docker info failed). Start Docker; on a Debian CI host see .ci/run."
+        )
     if docker("buildx", "version").returncode != 0:
         raise BuildError("docker buildx is missing (Debian: apt-get install docker-buildx)")
     env = settings(targets)
@@ -206,9 +226,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("targets", nargs="+", help="docker-bake.hcl targets: workshop-gpu, workshop-cpu, hub")
     parser.add_argument("--size", action="store_true", help="print each image's size (uncompressed and as pulled)")
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--push", dest="mode", action="store_const", const="push",
-                     help="push to the registry in IMAGE_NAME/HUB_IMAGE_NAME with provenance and an SBOM (the release)")
-    how.add_argument("--print", dest="mode", action="store_const", const="print", help="print the push plan, build nothing")
+    how.add_argument(
+        "--push",
+        dest="mode",
+        action="store_const",
+        const="push",
+        help="push to the registry in IMAGE_NAME/HUB_IMAGE_NAME with provenance and an SBOM (the release)",
+    )
+    how.add_argument(
+        "--print", dest="mode", action="store_const", const="print", help="print the push plan, build nothing"
+    )
     args, bake_options = parser.parse_known_args(argv)
     try:
         build(args.targets, [o for o in bake_options if o != "--"], args.size, args.mode or "load")

@@ -40,7 +40,9 @@ def layer_names(archive: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image")
-    parser.add_argument("--no-compressed", action="store_true", help="skip the compressed figure (it takes a minute or two)")
+    parser.add_argument(
+        "--no-compressed", action="store_true", help="skip the compressed figure (it takes a minute or two)"
+    )
     args = parser.parse_args()
     info = json.loads(subprocess.check_output(["docker", "image", "inspect", args.image]))[0]
     print(f"image size {args.image}: {human(info['Size'])} uncompressed ({len(info['RootFS']['Layers'])} layers)")

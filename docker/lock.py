@@ -49,14 +49,28 @@ def lock_cpu(arch: str, output: str, torch_wheels: str) -> int:
     pending = Path(f"{output}.new")
     shutil.copyfile(seed if seed.exists() else ROOT / CPU_AMD64, pending)
     try:
-        compile_lock("docker/requirements.in", str(pending), "--override", str(override), "--python-version", "3.11",
-                     "--python-platform", PLATFORMS[arch], "--find-links", torch_wheels, "--no-emit-find-links",
-                     "--quiet")
+        compile_lock(
+            "docker/requirements.in",
+            str(pending),
+            "--override",
+            str(override),
+            "--python-version",
+            "3.11",
+            "--python-platform",
+            PLATFORMS[arch],
+            "--find-links",
+            torch_wheels,
+            "--no-emit-find-links",
+            "--quiet",
+        )
     except subprocess.CalledProcessError:
         pending.unlink(missing_ok=True)
-        print(f"lock-cpu: uv could not lock the cpu flavour for {arch} (its message is above). When it says torch "
-              f"{torch_version()}+cpu has no {arch} wheel: run this where PyTorch's CPU index is reachable "
-              "(TORCH_CPU_WHEELHOUSE= uses it), or give a wheelhouse holding that wheel", file=sys.stderr)
+        print(
+            f"lock-cpu: uv could not lock the cpu flavour for {arch} (its message is above). When it says torch "
+            f"{torch_version()}+cpu has no {arch} wheel: run this where PyTorch's CPU index is reachable "
+            "(TORCH_CPU_WHEELHOUSE= uses it), or give a wheelhouse holding that wheel",
+            file=sys.stderr,
+        )
         return 2
     pending.replace(output)
     return 0
@@ -68,18 +82,40 @@ def lock_all(torch_wheels: str) -> int:
     if status:
         return status
     # The controller's Ansible shares the test venv with the labs' stack: the same versions.
-    compile_lock("ansible/requirements.in", "ansible/requirements.lock", "-c", CPU_AMD64, "--universal",
-                 "--python-version", "3.11")
-    compile_lock("tests/requirements-dev.in", "tests/requirements-dev.lock", "-c", CPU_AMD64,
-                 "-c", "ansible/requirements.lock", "--python-version", "3.11",
-                 "--python-platform", PLATFORMS["amd64"], "--find-links", torch_wheels, "--no-emit-find-links")
+    compile_lock(
+        "ansible/requirements.in",
+        "ansible/requirements.lock",
+        "-c",
+        CPU_AMD64,
+        "--universal",
+        "--python-version",
+        "3.11",
+    )
+    compile_lock(
+        "tests/requirements-dev.in",
+        "tests/requirements-dev.lock",
+        "-c",
+        CPU_AMD64,
+        "-c",
+        "ansible/requirements.lock",
+        "--python-version",
+        "3.11",
+        "--python-platform",
+        PLATFORMS["amd64"],
+        "--find-links",
+        torch_wheels,
+        "--no-emit-find-links",
+    )
     return 0
 
 
 def lock_hub() -> int:
     compile_lock("hub/requirements.in", "hub/requirements.lock", "--universal", "--python-version", "3.11")
-    subprocess.run(["npm", "install", "--package-lock-only", "--ignore-scripts", "--omit-lockfile-registry-resolved"],
-                   cwd=ROOT / "hub" / "proxy", check=True)
+    subprocess.run(
+        ["npm", "install", "--package-lock-only", "--ignore-scripts", "--omit-lockfile-registry-resolved"],
+        cwd=ROOT / "hub" / "proxy",
+        check=True,
+    )
     return 0
 
 

@@ -54,24 +54,33 @@ def check(tag: str | None, root: Path = ROOT, owner: str | None = None) -> str:
         defaults = set(DEFAULT_VERSION.findall(text))
         if defaults != {version}:
             found = ", ".join(sorted(defaults)) or "none"
-            problems.append(f"{name}: the default image tag is ${{WORKSHOP_VERSION:-{found}}}; "
-                            f"make it ${{WORKSHOP_VERSION:-{version}}} (pyproject.toml's version)")
+            problems.append(
+                f"{name}: the default image tag is ${{WORKSHOP_VERSION:-{found}}}; "
+                f"make it ${{WORKSHOP_VERSION:-{version}}} (pyproject.toml's version)"
+            )
         owners = set(DEFAULT_OWNER.findall(text))
         if owner and owners != {owner.lower()}:
-            problems.append(f"{name}: learners pull from ${{WORKSHOP_OWNER:-{', '.join(sorted(owners))}}}, but this "
-                            f"release pushes to {owner.lower()}: make the default ${{WORKSHOP_OWNER:-{owner.lower()}}}")
+            problems.append(
+                f"{name}: learners pull from ${{WORKSHOP_OWNER:-{', '.join(sorted(owners))}}}, but this "
+                f"release pushes to {owner.lower()}: make the default ${{WORKSHOP_OWNER:-{owner.lower()}}}"
+            )
     locks = sorted((root / "docker").glob("requirements-cpu-*.lock"))
     if locks:
         reference = lock_pins(locks[0])
         for lock in locks[1:]:
-            differ = sorted(n for n in set(reference) | set(lock_pins(lock))
-                            if reference.get(n) != lock_pins(lock).get(n))
+            differ = sorted(
+                n for n in set(reference) | set(lock_pins(lock)) if reference.get(n) != lock_pins(lock).get(n)
+            )
             if differ:
-                problems.append(f"{lock.name} and {locks[0].name} pin different versions of {', '.join(differ)}: "
-                                f"relock with make lock-cpu (it starts from the amd64 lock)")
+                problems.append(
+                    f"{lock.name} and {locks[0].name} pin different versions of {', '.join(differ)}: "
+                    f"relock with make lock-cpu (it starts from the amd64 lock)"
+                )
     if tag is not None and tag != f"v{version}":
-        problems.append(f"tag {tag} is not v{version} (pyproject.toml's version): tag v{version}, "
-                        f"or set the version in pyproject.toml and the compose files' defaults to {tag.lstrip('v')}")
+        problems.append(
+            f"tag {tag} is not v{version} (pyproject.toml's version): tag v{version}, "
+            f"or set the version in pyproject.toml and the compose files' defaults to {tag.lstrip('v')}"
+        )
     if problems:
         raise ReleaseError("\n".join(problems))
     return version
@@ -116,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             version = check(args.tag or None, owner=args.owner or None)
-            print(f"release: version {version} (pyproject.toml, {', '.join(COMPOSE_FILES)}"
-                  f"{', tag ' + args.tag if args.tag else ''}{', owner ' + args.owner.lower() if args.owner else ''})")
+            print(
+                f"release: version {version} (pyproject.toml, {', '.join(COMPOSE_FILES)}"
+                f"{', tag ' + args.tag if args.tag else ''}{', owner ' + args.owner.lower() if args.owner else ''})"
+            )
         else:
             for path in assets(args.labs, args.out):
                 print(f"release: {path} ({path.stat().st_size} bytes)")

@@ -41,8 +41,15 @@ def in_cache(value: str, repo_type: str) -> bool:
 
 def check_models() -> list[str]:
     problems = []
-    names = ", ".join(f"{k}={v.get('id') or v.get('path')}" for k, v in baked().items()) or "see /opt/workshop/MANIFEST.json"
-    for variable, repo_type in (("WORKSHOP_MODEL", "model"), ("WORKSHOP_CAUSAL_MODEL", "model"), ("WORKSHOP_DATASET", "dataset")):
+    names = (
+        ", ".join(f"{k}={v.get('id') or v.get('path')}" for k, v in baked().items())
+        or "see /opt/workshop/MANIFEST.json"
+    )
+    for variable, repo_type in (
+        ("WORKSHOP_MODEL", "model"),
+        ("WORKSHOP_CAUSAL_MODEL", "model"),
+        ("WORKSHOP_DATASET", "dataset"),
+    ):
         value = os.environ.get(variable, "")
         if not value:
             problems.append(f"{variable} is empty. Baked into this image: {names}.")
@@ -61,7 +68,9 @@ def driver_version() -> str | None:
         text = Path(os.environ.get("WORKSHOP_NVIDIA_VERSION_FILE", "/proc/driver/nvidia/version")).read_text()
     except OSError:
         return None
-    match = re.search(r"Kernel Module\s+(?:for \S+\s+)?(\d+\.\d+(?:\.\d+)?)", text) or re.search(r"\s(\d{3}\.\d+(?:\.\d+)?)\s", text)
+    match = re.search(r"Kernel Module\s+(?:for \S+\s+)?(\d+\.\d+(?:\.\d+)?)", text) or re.search(
+        r"\s(\d{3}\.\d+(?:\.\d+)?)\s", text
+    )
     return match.group(1) if match else None
 
 

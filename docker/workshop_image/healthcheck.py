@@ -3,10 +3,11 @@
 import os
 import sys
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlparse
 
 try:
-    mode = open("/tmp/.workshop-mode").read().strip()
+    mode = Path("/tmp/.workshop-mode").read_text().strip()
 except OSError:
     mode = "lab"
 if mode == "smoke":

@@ -24,16 +24,24 @@ def main(root: Path) -> None:
         "base_image": os.environ.get("BASE_IMAGE"),
         "python": platform.python_version(),
         "torch": {"version": torch.__version__, "cuda": torch.version.cuda},
-        "settings": {k: v for k, v in sorted(os.environ.items()) if k.startswith("WORKSHOP_") and k != "WORKSHOP_VERSION"},
+        "settings": {
+            k: v for k, v in sorted(os.environ.items()) if k.startswith("WORKSHOP_") and k != "WORKSHOP_VERSION"
+        },
         "models": json.loads((root / "models.json").read_text()),
-        "packages": {d.metadata["Name"].lower(): d.version for d in sorted(metadata.distributions(), key=lambda d: d.metadata["Name"].lower())},
+        "packages": {
+            d.metadata["Name"].lower(): d.version
+            for d in sorted(metadata.distributions(), key=lambda d: d.metadata["Name"].lower())
+        },
         "labs": {
             str(p.relative_to(labs)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(labs.rglob("*")) if p.is_file() and not p.is_symlink()
+            for p in sorted(labs.rglob("*"))
+            if p.is_file() and not p.is_symlink()
         },
     }
     (root / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"manifest: {len(manifest['packages'])} packages, torch {torch.__version__}, {len(manifest['labs'])} lab files")
+    print(
+        f"manifest: {len(manifest['packages'])} packages, torch {torch.__version__}, {len(manifest['labs'])} lab files"
+    )
 
 
 if __name__ == "__main__":

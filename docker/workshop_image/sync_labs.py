@@ -94,8 +94,10 @@ def main() -> int:
     try:
         notes = sync()
     except PermissionError as error:
-        print(f"sync_labs: cannot write the labs into {TARGET}: {error}. Is the work volume owned by uid 1000?",
-              file=sys.stderr)
+        print(
+            f"sync_labs: cannot write the labs into {TARGET}: {error}. Is the work volume owned by uid 1000?",
+            file=sys.stderr,
+        )
         return 1
     for note in notes:
         print(f"labs: {note}")

@@ -36,7 +36,9 @@ def main() -> None:
     waited = time.monotonic() - started
     print(f"rank {rank}: passed the barrier after {waited:.1f} s")
 
-    ranks = gather_object([{"rank": rank, "waited_seconds": round(waited, 3), "is_world_process_zero": trainer.is_world_process_zero()}])
+    ranks = gather_object(
+        [{"rank": rank, "waited_seconds": round(waited, 3), "is_world_process_zero": trainer.is_world_process_zero()}]
+    )
     if trainer.is_world_process_zero():
         report = {"world_size": trainer.args.world_size, "slow_rank_seconds": SLOW_RANK_SECONDS, "ranks": ranks}
         output_dir.mkdir(parents=True, exist_ok=True)

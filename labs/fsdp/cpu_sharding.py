@@ -13,6 +13,7 @@ import os
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, set_seed
 from transformers.distributed import DistributedConfig
+
 from workshop import LAB
 from workshop.data import from_pretrained
 

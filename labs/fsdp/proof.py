@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from cpu_sharding import layer_names
 from transformers import AutoModelForSequenceClassification, Trainer, TrainerCallback
+
+from cpu_sharding import layer_names
 from workshop import LAB
 from workshop.data import from_pretrained
 

@@ -24,8 +24,6 @@ import os
 import shutil
 from pathlib import Path
 
-from cpu_sharding import load_sharded, runs_on_cpu
-from proof import FirstStepProbe, write_report
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -34,6 +32,9 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+
+from cpu_sharding import load_sharded, runs_on_cpu
+from proof import FirstStepProbe, write_report
 from workshop import LAB
 from workshop.data import from_pretrained, load_sentiment, num_labels
 

@@ -29,7 +29,8 @@ import os
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # quiet fork warnings from data loaders
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+# Trainer is for the labs, which `%run` this notebook: none of its own cells uses it.
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments  # noqa: F401
 from transformers.utils import logging
 
 from workshop import LAB

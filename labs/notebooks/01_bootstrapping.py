@@ -99,13 +99,22 @@ from workshop.launch import accelerate_launch
 gpus = torch.cuda.device_count()
 num_processes = gpus if gpus >= 2 else 2  # one process per GPU; otherwise 2 CPU processes
 accelerate_launch(
-    ["--config_file", "fsdp/fsdp.yaml", "--num_processes", str(num_processes),
-     "fsdp/train_fsdp.py", "--output-dir", LAB.out("fsdp")],
+    [
+        "--config_file",
+        "fsdp/fsdp.yaml",
+        "--num_processes",
+        str(num_processes),
+        "fsdp/train_fsdp.py",
+        "--output-dir",
+        LAB.out("fsdp"),
+    ],
     cpu=gpus < 2,
 )
 with open(f"{LAB.out('fsdp')}/fsdp_report.json") as handle:
     fsdp_report = json.load(handle)
-print(json.dumps({key: fsdp_report[key] for key in ("wrapper", "world_size", "backend", "ranks", "parameters")}, indent=1))
+print(
+    json.dumps({key: fsdp_report[key] for key in ("wrapper", "world_size", "backend", "ranks", "parameters")}, indent=1)
+)
 print(json.dumps(fsdp_report["gradient_check"], indent=1))
 
 # %% [markdown]
@@ -211,6 +220,8 @@ weighted_trainer = WeightedTrainer(
     processing_class=tokenizer,
 )
 sampled = torch.cat([batch["labels"] for batch in weighted_trainer.get_train_dataloader()])
-print(f"negative share: dataset={float((torch.tensor(train_ds['labels']) == 0).float().mean()):.2f} "
-      f"sampled={float((sampled == 0).float().mean()):.2f}")
+print(
+    f"negative share: dataset={float((torch.tensor(train_ds['labels']) == 0).float().mean()):.2f} "
+    f"sampled={float((sampled == 0).float().mean()):.2f}"
+)
 weighted_trainer.train()

@@ -88,7 +88,8 @@ print("Trainer used our optimizer:", unwrap(trainer_with_optimizer.optimizer) is
 # %% [markdown]
 # ## Task 2C — Manual optimizer + scheduler
 #
-# **Source:** [[Trainer.create_optimizer_and_scheduler]], [[Trainer.create_scheduler]], [[Trainer._prepare_for_training]]
+# **Source:** [[Trainer.create_optimizer_and_scheduler]], [[Trainer.create_scheduler]],
+# [[Trainer._prepare_for_training]]
 #
 # Create the optimizer and the scheduler before `train()` with Trainer's own
 # `create_optimizer_and_scheduler`, then see which of them `train()` uses. It keeps the
@@ -240,4 +241,6 @@ clip_trainer = Trainer(
 )
 clip_trainer.train()
 print("Trainer divides each micro-batch's loss by the accumulation steps:", not clip_trainer.model_accepts_loss_kwargs)
-plot_history({"logged (before clipping)": clip_trainer, "stepped with (after clipping)": clipped_norms.history}, "grad_norm")
+plot_history(
+    {"logged (before clipping)": clip_trainer, "stepped with (after clipping)": clipped_norms.history}, "grad_norm"
+)

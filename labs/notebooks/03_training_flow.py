@@ -3,7 +3,8 @@
 #
 # **Goal:** Manipulate the core training loop and reason about gradient flow.
 #
-# **Discuss:** Step through [[Trainer._inner_training_loop]] and its per-epoch [[Trainer._run_epoch]] while running a short training job.
+# **Discuss:** Step through [[Trainer._inner_training_loop]] and its per-epoch [[Trainer._run_epoch]] while
+# running a short training job.
 #
 # **Do:** Encourage learners to inspect `trainer_state.json` between tasks.
 
@@ -55,6 +56,7 @@ resumed_from = int(checkpoint.rsplit("-", 1)[1])
 print("checkpoints kept:", [os.path.basename(path) for path in kept])
 print(f"{os.path.basename(checkpoint)} holds:", sorted(os.listdir(checkpoint)))
 
+
 # %% tags=["task-3A"]
 class StepRecorder(TrainerCallback):
     """Which optimizer steps a run really trains."""
@@ -75,7 +77,9 @@ first_losses = {entry["step"]: entry["loss"] for entry in first_run if "loss" in
 for entry in resumed_run:
     if "loss" in entry:
         print(f"step {entry['step']}: first run {first_losses[entry['step']]:.6f}  resumed {entry['loss']:.6f}")
-plot_history({"first run": first_run, f"resumed from checkpoint-{resumed_from}": resumed_run}, "loss", mark_steps=[resumed_from])
+plot_history(
+    {"first run": first_run, f"resumed from checkpoint-{resumed_from}": resumed_run}, "loss", mark_steps=[resumed_from]
+)
 
 # %% [markdown]
 # ## Task 3B — Custom loss shaping
@@ -88,7 +92,6 @@ plot_history({"first run": first_run, f"resumed from checkpoint-{resumed_from}":
 # num_items_in_batch=...)`, so the seed's override without that parameter raised TypeError.
 
 # %% tags=["task-3B"]
-import torch
 import torch.nn.functional as F
 
 
@@ -121,6 +124,7 @@ aux_trainer.train()
 # num_items_in_batch)`, so the two-argument override raised TypeError. Backward goes through
 # `self.accelerator.backward(loss)`: plain `loss.backward()` skips fp16 loss scaling and
 # DeepSpeed's backward.
+
 
 # %% tags=["task-3C"]
 class ManualStepTrainer(Trainer):

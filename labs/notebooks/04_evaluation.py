@@ -23,7 +23,6 @@
 # `validation_validation/accuracy`; return plain names (`accuracy` → `validation_accuracy`).
 
 # %% tags=["task-4A"]
-import numpy as np
 
 
 def compute_metrics(eval_pred):
@@ -43,7 +42,9 @@ metric_trainer = Trainer(
 metrics_before = metric_trainer.evaluate(metric_key_prefix="validation")
 metric_trainer.train()
 validation_metrics = metric_trainer.evaluate(metric_key_prefix="validation")
-print(f"accuracy before={metrics_before['validation_accuracy']:.3f} after={validation_metrics['validation_accuracy']:.3f}")
+print(
+    f"accuracy before={metrics_before['validation_accuracy']:.3f} after={validation_metrics['validation_accuracy']:.3f}"
+)
 print(validation_metrics)
 
 # %% [markdown]

@@ -85,7 +85,7 @@ best_run = search_trainer.hyperparameter_search(
 )
 print(best_run)
 study = optuna.load_study(study_name="workshop-hp", storage=f"sqlite:///{study_db}")
-for trial, started_with in zip(study.trials, trials.learning_rates):
+for trial, started_with in zip(study.trials, trials.learning_rates, strict=True):
     print(trial.number, trial.state.name, trial.params, f"optimizer lr {started_with:.2e}", trial.value)
 
 # %% [markdown]
@@ -147,8 +147,10 @@ counting_trainer = CountingTrainer(
 )
 total_batch = counting_trainer.get_total_train_batch_size(accumulation_args)
 counting_trainer.train()
-print(f"total train batch size {total_batch}: {counting_trainer.examples} examples "
-      f"in {counting_trainer.state.global_step} optimizer steps")
+print(
+    f"total train batch size {total_batch}: {counting_trainer.examples} examples "
+    f"in {counting_trainer.state.global_step} optimizer steps"
+)
 
 # %% [markdown]
 # ## Task 6D — Explicit RNG control
@@ -188,7 +190,9 @@ if param_trainer.is_world_process_zero():
     print("Primary rank finished syncing.")
 print("processes:", param_trainer.accelerator.num_processes)
 
-accelerate_launch(["--multi_gpu", "--num_processes", "2", "distributed/barrier.py", "--output-dir", LAB.out("barrier")], cpu=True)
+accelerate_launch(
+    ["--multi_gpu", "--num_processes", "2", "distributed/barrier.py", "--output-dir", LAB.out("barrier")], cpu=True
+)
 with open(os.path.join(LAB.out("barrier"), "barrier_report.json")) as handle:
     barrier_report = json.load(handle)
 print(json.dumps(barrier_report, indent=2))

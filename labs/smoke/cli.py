@@ -31,7 +31,17 @@ from smoke.runner import FAIL, NotebookRun, TaskResult
 from smoke.usage import disk_usage, parse_size
 
 # Tasks that use what an earlier task of the same notebook built.
-DEPENDS = {"4B": ["4A"], "4C": ["4A"], "4E": ["4A"], "5B": ["5A"], "5C": ["5A"], "5D": ["5A"], "6C": ["6B"], "6D": ["6B"], "6E": ["6B"]}
+DEPENDS = {
+    "4B": ["4A"],
+    "4C": ["4A"],
+    "4E": ["4A"],
+    "5B": ["5A"],
+    "5C": ["5A"],
+    "5D": ["5A"],
+    "6C": ["6B"],
+    "6D": ["6B"],
+    "6E": ["6B"],
+}
 STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}
 # A 1 TB host disk shared by 60 attendees, with room for the images and the system.
 DEFAULT_DISK_LIMIT = "2GB"
@@ -44,23 +54,45 @@ def usage_error(message: str) -> SystemExit:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="smoke", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--labs-dir", type=Path, default=Path(os.environ.get("WORKSHOP_LABS_DIR", "build/labs")),
-                        help="the built lab folder with the .ipynb notebooks (default: $WORKSHOP_LABS_DIR or build/labs); "
-                             "a read-only one (the image's) is run from a fresh copy in OUTPUT/labs")
-    parser.add_argument("--output", type=Path, default=Path(os.environ.get("SMOKE_OUTPUT", "build/smoke")),
-                        help="where junit.xml, report.md, report.json, executed notebooks and training runs go (default: $SMOKE_OUTPUT or build/smoke)")
+    parser = argparse.ArgumentParser(
+        prog="smoke", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--labs-dir",
+        type=Path,
+        default=Path(os.environ.get("WORKSHOP_LABS_DIR", "build/labs")),
+        help="the built lab folder with the .ipynb notebooks (default: $WORKSHOP_LABS_DIR or build/labs); "
+        "a read-only one (the image's) is run from a fresh copy in OUTPUT/labs",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(os.environ.get("SMOKE_OUTPUT", "build/smoke")),
+        help="where junit.xml, report.md, report.json, executed notebooks and training runs go "
+        "(default: $SMOKE_OUTPUT or build/smoke)",
+    )
     parser.add_argument("--labs", help="comma-separated labs to run: 1-6, setup, gpt2 (default: all)")
     parser.add_argument("--tasks", help="comma-separated task ids, e.g. 1A,3B (their prerequisite tasks run too)")
     parser.add_argument("--model", help="classification labs' model: Hub id or local directory (sets WORKSHOP_MODEL)")
-    parser.add_argument("--causal-model", help="GPT-2 notebook's causal LM: Hub id or local directory (sets WORKSHOP_CAUSAL_MODEL)")
+    parser.add_argument(
+        "--causal-model", help="GPT-2 notebook's causal LM: Hub id or local directory (sets WORKSHOP_CAUSAL_MODEL)"
+    )
     parser.add_argument("--dataset", help="sentiment dataset: Hub id or local directory (sets WORKSHOP_DATASET)")
-    parser.add_argument("--lab-size", choices=["smoke", "workshop", "full"], default=os.environ.get("SMOKE_LAB_SIZE", "smoke"),
-                        help="how much data and how many steps (default: smoke, minutes on a CPU)")
-    parser.add_argument("--disk-limit", default=os.environ.get("SMOKE_DISK_LIMIT", DEFAULT_DISK_LIMIT),
-                        help="most disk the labs may leave per attendee, e.g. 2GB or 500MB; the run fails above it "
-                             f"(default: $SMOKE_DISK_LIMIT or {DEFAULT_DISK_LIMIT})")
-    parser.add_argument("--cell-timeout", type=int, default=1800, help="seconds one notebook cell may run (default: 1800)")
+    parser.add_argument(
+        "--lab-size",
+        choices=["smoke", "workshop", "full"],
+        default=os.environ.get("SMOKE_LAB_SIZE", "smoke"),
+        help="how much data and how many steps (default: smoke, minutes on a CPU)",
+    )
+    parser.add_argument(
+        "--disk-limit",
+        default=os.environ.get("SMOKE_DISK_LIMIT", DEFAULT_DISK_LIMIT),
+        help="most disk the labs may leave per attendee, e.g. 2GB or 500MB; the run fails above it "
+        f"(default: $SMOKE_DISK_LIMIT or {DEFAULT_DISK_LIMIT})",
+    )
+    parser.add_argument(
+        "--cell-timeout", type=int, default=1800, help="seconds one notebook cell may run (default: 1800)"
+    )
     parser.add_argument("--list", action="store_true", help="list the tasks that would run, and exit")
     args = parser.parse_args(argv)
     try:
@@ -83,7 +115,8 @@ def select(notebooks: list[LabNotebook], labs: str | None, tasks: str | None) ->
     chosen = []
     for nb in notebooks:
         picked = [
-            task for task in nb.tasks
+            task
+            for task in nb.tasks
             if (wanted_labs is None or task.lab in wanted_labs) and (wanted_tasks is None or task.id in wanted_tasks)
         ]
         if picked:
@@ -106,12 +139,16 @@ def preflight(settings, need_classifier: bool, need_causal: bool) -> None:
         try:
             from_pretrained(AutoConfig, name, variable)
         except SettingsError as error:
-            raise usage_error(f"{error}")
+            raise usage_error(f"{error}") from None
 
 
 def configure_environment(args: argparse.Namespace, task_ids: set[str]) -> dict[str, str]:
     """Settings for the kernels (they inherit this process's environment)."""
-    for option, variable in (("model", "WORKSHOP_MODEL"), ("causal_model", "WORKSHOP_CAUSAL_MODEL"), ("dataset", "WORKSHOP_DATASET")):
+    for option, variable in (
+        ("model", "WORKSHOP_MODEL"),
+        ("causal_model", "WORKSHOP_CAUSAL_MODEL"),
+        ("dataset", "WORKSHOP_DATASET"),
+    ):
         value = getattr(args, option)
         if value:
             os.environ[variable] = str(Path(value).resolve()) if Path(value).exists() else value
@@ -123,7 +160,7 @@ def configure_environment(args: argparse.Namespace, task_ids: set[str]) -> dict[
     try:
         settings = load_settings()
     except SettingsError as error:
-        raise usage_error(f"{error}")
+        raise usage_error(f"{error}") from None
     preflight(settings, need_classifier=bool(task_ids - {"GPT2"}), need_causal="GPT2" in task_ids)
     return {
         "model": settings.model,
@@ -134,7 +171,11 @@ def configure_environment(args: argparse.Namespace, task_ids: set[str]) -> dict[
         "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"),
         # The device the NVIDIA runtime gave this container: a fleet report checks that each
         # run got the GPU it asked for (one container per GPU), not GPU 0 for all.
-        **({"NVIDIA_VISIBLE_DEVICES": os.environ["NVIDIA_VISIBLE_DEVICES"]} if os.environ.get("NVIDIA_VISIBLE_DEVICES") else {}),
+        **(
+            {"NVIDIA_VISIBLE_DEVICES": os.environ["NVIDIA_VISIBLE_DEVICES"]}
+            if os.environ.get("NVIDIA_VISIBLE_DEVICES")
+            else {}
+        ),
     }
 
 
@@ -180,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[TaskResult] = []
     started = time.monotonic()
     total = sum(len(tasks) for _, tasks in chosen)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
         bar = progress.add_task("starting", total=total)
 
         def on_start(task: Task) -> None:
@@ -206,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"[{'bold red' if disk.exceeded else 'green'}]{disk.line()}[/]")
     if disk.exceeded:
         console.print(disk.fix(), markup=False)
-    console.print(f"report: {args.output / 'report.md'}  junit: {args.output / 'junit.xml'}  json: {args.output / 'report.json'}")
+    console.print(
+        f"report: {args.output / 'report.md'}  junit: {args.output / 'junit.xml'}  json: {args.output / 'report.json'}"
+    )
     console.print(summary_line(results), markup=False)
     return 1 if disk.exceeded or any(result.status == FAIL for result in results) else 0

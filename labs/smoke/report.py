@@ -8,7 +8,7 @@ import platform
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from smoke.runner import FAIL, PASS, SKIPPED, TaskResult
@@ -31,9 +31,11 @@ class DiskBudget:
         return f"disk left by the labs: {human(self.used)}, {verdict} of {human(self.limit)} per attendee"
 
     def fix(self) -> str:
-        return ("Find the task that wrote it in the 'disk' column of report.md; keep saves to the tasks whose lesson "
-                "they are (save_strategy='no' elsewhere, save_total_limit), or raise the limit with "
-                "--disk-limit / SMOKE_DISK_LIMIT if the hosts have room for it.")
+        return (
+            "Find the task that wrote it in the 'disk' column of report.md; keep saves to the tasks whose lesson "
+            "they are (save_strategy='no' elsewhere, save_total_limit), or raise the limit with "
+            "--disk-limit / SMOKE_DISK_LIMIT if the hosts have room for it."
+        )
 
 
 def summary_line(results: list[TaskResult]) -> str:
@@ -65,7 +67,11 @@ def per_lab(results: list[TaskResult]) -> dict[str, tuple[float, Usage]]:
 
 
 def usage_properties(usage: Usage, seconds: float) -> dict[str, str]:
-    properties = {"seconds": f"{seconds:.1f}", "peak_rss_bytes": str(usage.peak_rss), "disk_written_bytes": str(usage.disk_written)}
+    properties = {
+        "seconds": f"{seconds:.1f}",
+        "peak_rss_bytes": str(usage.peak_rss),
+        "disk_written_bytes": str(usage.disk_written),
+    }
     if usage.gpu_peak is not None:
         properties["gpu_peak_bytes"] = str(usage.gpu_peak)
     return properties
@@ -96,7 +102,7 @@ def write_junit(results: list[TaskResult], path: Path, seconds: float, disk: Dis
         skipped=str(counts[SKIPPED]),
         errors="0",
         time=f"{seconds:.1f}",
-        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         hostname=platform.node(),
     )
     properties = {"disk_used_bytes": str(disk.used), "disk_limit_bytes": str(disk.limit)}
@@ -105,7 +111,11 @@ def write_junit(results: list[TaskResult], path: Path, seconds: float, disk: Dis
     add_properties(suite, properties)
     for result in results:
         case = ET.SubElement(
-            suite, "testcase", classname=result.task.notebook.stem, name=f"{result.id} {result.task.title}", time=f"{result.seconds:.1f}"
+            suite,
+            "testcase",
+            classname=result.task.notebook.stem,
+            name=f"{result.id} {result.task.title}",
+            time=f"{result.seconds:.1f}",
         )
         add_properties(case, usage_properties(result.usage, result.seconds))
         if result.status == FAIL:
@@ -123,11 +133,13 @@ def write_junit(results: list[TaskResult], path: Path, seconds: float, disk: Dis
     ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
 
 
-def write_markdown(results: list[TaskResult], path: Path, environment: dict[str, str], seconds: float, disk: DiskBudget) -> None:
+def write_markdown(
+    results: list[TaskResult], path: Path, environment: dict[str, str], seconds: float, disk: DiskBudget
+) -> None:
     lines = [
         "# Trainer Workshop smoke report",
         "",
-        f"**{summary_line(results)}** in {seconds:.0f} s — {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"**{summary_line(results)}** in {seconds:.0f} s — {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
         "",
         f"**{disk.line()}**" + (f" — {disk.fix()}" if disk.exceeded else ""),
         "",
@@ -150,7 +162,10 @@ def write_markdown(results: list[TaskResult], path: Path, environment: dict[str,
         )
     lines += ["", "| lab | seconds | peak RSS | disk | GPU |", "| --- | ---: | ---: | ---: | ---: |"]
     for lab, (lab_seconds, usage) in per_lab(results).items():
-        lines.append(f"| {lab} | {lab_seconds:.1f} | {human(usage.peak_rss)} | {human(usage.disk_written)} | {human(usage.gpu_peak)} |")
+        lines.append(
+            f"| {lab} | {lab_seconds:.1f} | {human(usage.peak_rss)} | {human(usage.disk_written)} "
+            f"| {human(usage.gpu_peak)} |"
+        )
     failures = [result for result in results if result.status == FAIL]
     if failures:
         lines += ["", "## Failures", ""]
@@ -160,11 +175,18 @@ def write_markdown(results: list[TaskResult], path: Path, environment: dict[str,
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_json(results: list[TaskResult], path: Path, environment: dict[str, str], seconds: float, disk: DiskBudget) -> None:
+def write_json(
+    results: list[TaskResult], path: Path, environment: dict[str, str], seconds: float, disk: DiskBudget
+) -> None:
     counts = Counter(result.status for result in results)
     document = {
-        "summary": {"passed": counts[PASS], "failed": counts[FAIL], "skipped": counts[SKIPPED], "seconds": round(seconds, 1)},
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "summary": {
+            "passed": counts[PASS],
+            "failed": counts[FAIL],
+            "skipped": counts[SKIPPED],
+            "seconds": round(seconds, 1),
+        },
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "hostname": platform.node(),
         "environment": environment,
         "disk": {"used_bytes": disk.used, "limit_bytes": disk.limit, "exceeded": disk.exceeded},

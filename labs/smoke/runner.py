@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 from nbclient import NotebookClient
@@ -94,15 +95,19 @@ class NotebookRun:
         )
         for line in _stdout_of([cell]).splitlines():
             if line.startswith(RESULT_MARKER):
-                return json.loads(line[len(RESULT_MARKER):])
+                return json.loads(line[len(RESULT_MARKER) :])
         raise RuntimeError(f"the check for task {task.id} printed no result")
 
-    def _cell_failure(self, task: Task, seconds: float, failure: tuple[int, Exception], prefix: str = "", usage: Usage | None = None) -> TaskResult:
+    def _cell_failure(
+        self, task: Task, seconds: float, failure: tuple[int, Exception], prefix: str = "", usage: Usage | None = None
+    ) -> TaskResult:
         index, error = failure
         source = self.lab.node.cells[index].source
         return TaskResult(task, FAIL, seconds, prefix + _error_of(error), index, source, usage or Usage())
 
-    def run(self, tasks: list[Task], on_start: Callable[[Task], None], on_done: Callable[[TaskResult], None]) -> list[TaskResult]:
+    def run(
+        self, tasks: list[Task], on_start: Callable[[Task], None], on_done: Callable[[TaskResult], None]
+    ) -> list[TaskResult]:
         results: list[TaskResult] = []
         with self.client.setup_kernel():
             prelude_failure = self._run_cells(self.lab.prelude)
@@ -122,10 +127,9 @@ class NotebookRun:
 
     def _run_task(self, task: Task) -> TaskResult:
         disk_before = disk_usage(self.measured_dir)
-        try:
+        # A dead kernel: the task's own first cell reports it.
+        with suppress(CellExecutionError, CellTimeoutError, DeadKernelError):
             self._run_hidden(RESET_GPU_PEAK)
-        except (CellExecutionError, CellTimeoutError, DeadKernelError):
-            pass  # a dead kernel: the task's own first cell reports it
         rss = PeakRss(self._kernel_pid()).start()
         started = time.monotonic()
         failure = self._run_cells(task.cells)

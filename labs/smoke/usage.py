@@ -19,7 +19,18 @@ from pathlib import Path
 import psutil
 
 SAMPLE_SECONDS = 0.2
-UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30, "GB": 2**30, "T": 2**40, "TB": 2**40}
+UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 2**10,
+    "KB": 2**10,
+    "M": 2**20,
+    "MB": 2**20,
+    "G": 2**30,
+    "GB": 2**30,
+    "T": 2**40,
+    "TB": 2**40,
+}
 
 
 @dataclass
@@ -95,7 +106,7 @@ class PeakRss:
             if self._stop.wait(SAMPLE_SECONDS):
                 return
 
-    def start(self) -> "PeakRss":
+    def start(self) -> PeakRss:
         if self.pid is not None:
             self._thread = threading.Thread(target=self._sample, name="smoke-rss", daemon=True)
             self._thread.start()
@@ -125,4 +136,3 @@ def gpu_peak_in_kernel() -> int | None:
     if torch is None or not torch.cuda.is_available():
         return None
     return int(torch.cuda.max_memory_reserved())
-

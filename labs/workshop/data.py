@@ -48,14 +48,23 @@ def load_sentiment(settings: Settings = LAB) -> DatasetDict:
         eval=_take(raw[settings.eval_split], size.eval_examples, settings.seed),
     )
     columns = splits["train"].column_names
-    for column, variable in ((settings.text_column, "WORKSHOP_TEXT_COLUMN"), (settings.label_column, "WORKSHOP_LABEL_COLUMN")):
+    for column, variable in (
+        (settings.text_column, "WORKSHOP_TEXT_COLUMN"),
+        (settings.label_column, "WORKSHOP_LABEL_COLUMN"),
+    ):
         if column not in columns:
-            raise SettingsError(f"Dataset {settings.dataset!r} has no column {column!r} (it has {columns}). Set {variable}.")
+            raise SettingsError(
+                f"Dataset {settings.dataset!r} has no column {column!r} (it has {columns}). Set {variable}."
+            )
     longest = max(len(t) for t in splits["train"][settings.text_column]) or 1
 
     def normalise(batch):
         texts = batch[settings.text_column]
-        return {"text": texts, "labels": batch[settings.label_column], "meta": [round(len(t) / longest, 3) for t in texts]}
+        return {
+            "text": texts,
+            "labels": batch[settings.label_column],
+            "meta": [round(len(t) / longest, 3) for t in texts],
+        }
 
     keep = {"text", "labels", "meta"}
     return DatasetDict(

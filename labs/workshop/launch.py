@@ -25,7 +25,10 @@ def accelerate_launch(arguments: list[str], cpu: bool = False) -> None:
     environment = {**os.environ, **cpu_only}
     with subprocess.Popen(
         [sys.executable, "-m", "accelerate.commands.launch", *arguments],
-        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as process:
         for line in process.stdout:
             print(line, end="")

@@ -1,17 +1,20 @@
 """Workshop settings, read from environment variables.
 
-| variable                  | default                                   | why |
-| ------------------------- | ----------------------------------------- | --- |
-| WORKSHOP_MODEL            | distilbert-base-uncased                   | the classification labs' model (Hub id or local directory) |
-| WORKSHOP_CAUSAL_MODEL     | openai-community/gpt2                     | the GPT-2 live-coding notebook's causal LM |
-| WORKSHOP_DATASET          | cornell-movie-review-data/rotten_tomatoes | a small real sentiment dataset (Hub id or local directory of train/validation files) |
-| WORKSHOP_DATASET_CONFIG   | (none)                                    | dataset configuration name, for datasets that have several |
-| WORKSHOP_TEXT_COLUMN      | text                                      | column holding the text |
-| WORKSHOP_LABEL_COLUMN     | label                                     | column holding the integer class |
-| WORKSHOP_TRAIN_SPLIT      | train                                     | split to fine-tune on |
-| WORKSHOP_EVAL_SPLIT       | validation                                | held-out split for evaluation |
-| WORKSHOP_LAB_SIZE         | workshop                                  | smoke / workshop / full: how much data and how many steps |
-| WORKSHOP_OUTPUT_DIR       | out                                       | where checkpoints and runs are written (relative to the notebook) |
+| variable                | default                                   | why |
+| ----------------------- | ----------------------------------------- | --- |
+| WORKSHOP_MODEL          | distilbert-base-uncased                   | the classification labs' model |
+| WORKSHOP_CAUSAL_MODEL   | openai-community/gpt2                     | the GPT-2 live-coding notebook's causal LM |
+| WORKSHOP_DATASET        | cornell-movie-review-data/rotten_tomatoes | a small real sentiment dataset |
+| WORKSHOP_DATASET_CONFIG | (none)                                    | configuration name, for datasets with several |
+| WORKSHOP_TEXT_COLUMN    | text                                      | column holding the text |
+| WORKSHOP_LABEL_COLUMN   | label                                     | column holding the integer class |
+| WORKSHOP_TRAIN_SPLIT    | train                                     | split to fine-tune on |
+| WORKSHOP_EVAL_SPLIT     | validation                                | held-out split for evaluation |
+| WORKSHOP_LAB_SIZE       | workshop                                  | smoke / workshop / full: data and steps |
+| WORKSHOP_OUTPUT_DIR     | out                                       | checkpoints and runs, relative to the notebook |
+
+The models and the dataset are Hub ids or local directories (a dataset's holds its train and
+validation files).
 
 With `HF_HUB_OFFLINE=1` (the image sets it), models and data load from the local
 cache only; nothing reaches the Hub.
@@ -20,9 +23,9 @@ cache only; nothing reaches the Hub.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 
 class SettingsError(ValueError):

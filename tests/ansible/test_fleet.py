@@ -23,6 +23,7 @@ import subprocess
 import sys
 import urllib.request
 import xml.etree.ElementTree as ET
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +50,18 @@ pytestmark = pytest.mark.timeout(2400)
 def run_logged(command: list[str], log: str, **env: str) -> tuple[int, str]:
     """Run from ansible/, output to build/ansible/LOG.log; returns (exit code, output)."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NO_COLOR": "1", "ANSIBLE_NOCOLOR": "1",
-                   "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", **env}
-    result = subprocess.run(command, cwd=ANSIBLE_DIR, env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    environment = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "NO_COLOR": "1",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PY_COLORS": "0",
+        **env,
+    }
+    result = subprocess.run(
+        command, cwd=ANSIBLE_DIR, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     (LOGS / f"{log}.log").write_text(result.stdout)
     return result.returncode, result.stdout
 
@@ -70,8 +79,14 @@ def testhost_image(docker_client) -> str:
 def build_shared_image(docker_client, dockerfile: str, tag: str) -> str:
     """An image of ansible/molecule/shared, FROM the local base (never pulled)."""
     base = os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm")
-    docker_client.images.build(path=str(ANSIBLE_DIR / "molecule" / "shared"), dockerfile=dockerfile,
-                               buildargs={"BASE_IMAGE": base}, tag=tag, pull=False, rm=True)
+    docker_client.images.build(
+        path=str(ANSIBLE_DIR / "molecule" / "shared"),
+        dockerfile=dockerfile,
+        buildargs={"BASE_IMAGE": base},
+        tag=tag,
+        pull=False,
+        rm=True,
+    )
     return tag
 
 
@@ -93,12 +108,15 @@ class Registry:
     """The test registry: this engine pushes through the published port on localhost (the
     only plain-HTTP registry an engine trusts unasked); the stand-in hosts pull from its
     address on Docker's default bridge (their daemon.json trusts it)."""
+
     pushed_from: str
     pulled_from: str
 
     def push(self, image: str) -> None:
         subprocess.run(["docker", "tag", image, f"{self.pushed_from}/{image}"], check=True)
-        subprocess.run(["docker", "push", "--quiet", f"{self.pushed_from}/{image}"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["docker", "push", "--quiet", f"{self.pushed_from}/{image}"], check=True, stdout=subprocess.DEVNULL
+        )
         subprocess.run(["docker", "image", "rm", f"{self.pushed_from}/{image}"], check=True, stdout=subprocess.DEVNULL)
 
 
@@ -107,14 +125,18 @@ def test_registry(docker_client, cpu_image, hub_image):
     """A registry (Debian's docker-registry) holding both test images, for workshop_image_registry."""
     build_shared_image(docker_client, "registry.Dockerfile", REGISTRY_IMAGE)
     remove_container(docker_client, REGISTRY_CONTAINER)
-    container = docker_client.containers.run(REGISTRY_IMAGE, name=REGISTRY_CONTAINER, detach=True,
-                                             ports={"5000/tcp": ("127.0.0.1", None)})
+    container = docker_client.containers.run(
+        REGISTRY_IMAGE, name=REGISTRY_CONTAINER, detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
+    )
     try:
         container.reload()
-        registry = Registry(pushed_from=f"127.0.0.1:{container.ports['5000/tcp'][0]['HostPort']}/workshop",
-                            pulled_from=f"{container.attrs['NetworkSettings']['IPAddress']}:5000/workshop")
-        wait_until(lambda: answers(f"http://{registry.pushed_from.split('/')[0]}/v2/"), 30,
-                   "the test registry answering /v2/")
+        registry = Registry(
+            pushed_from=f"127.0.0.1:{container.ports['5000/tcp'][0]['HostPort']}/workshop",
+            pulled_from=f"{container.attrs['NetworkSettings']['IPAddress']}:5000/workshop",
+        )
+        wait_until(
+            lambda: answers(f"http://{registry.pushed_from.split('/')[0]}/v2/"), 30, "the test registry answering /v2/"
+        )
         for image in (cpu_image, hub_image):
             registry.push(image)
         yield registry
@@ -132,16 +154,19 @@ def answers(url: str) -> bool:
 
 def remove_container(docker_client, name: str) -> None:
     import docker.errors
-    try:
+
+    with suppress(docker.errors.NotFound):
         docker_client.containers.get(name).remove(force=True, v=True)
-    except docker.errors.NotFound:
-        pass
 
 
 @pytest.fixture(scope="session")
 def standin_images(cpu_image, hub_image, test_registry) -> dict[str, str]:
     """The stand-in hosts' settings: both test images, pulled from the test registry."""
-    return {"WORKSHOP_TEST_IMAGE": cpu_image, "HUB_TEST_HUB_IMAGE": hub_image, "WORKSHOP_TEST_REGISTRY": test_registry.pulled_from}
+    return {
+        "WORKSHOP_TEST_IMAGE": cpu_image,
+        "HUB_TEST_HUB_IMAGE": hub_image,
+        "WORKSHOP_TEST_REGISTRY": test_registry.pulled_from,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -156,12 +181,14 @@ def image_archives(docker_client, cpu_image, hub_image) -> dict[str, str]:
 
 
 def molecule(scenario: str, action: str, settings: dict[str, str], *options: str) -> tuple[int, str]:
-    return run_logged([str(BIN / "molecule"), action, "-s", scenario, *options], f"molecule-{scenario}-{action}",
-                      **settings)
+    return run_logged(
+        [str(BIN / "molecule"), action, "-s", scenario, *options], f"molecule-{scenario}-{action}", **settings
+    )
 
 
 def test_a_host_without_gpus_gets_docker_and_a_cpu_only_hub_and_says_why_gpu_tasks_are_skipped(
-        testhost_image, image_archives):
+    testhost_image, image_archives
+):
     code, output = molecule("gpuless", "test", image_archives)
     assert code == 0, tail(output)
     assert "gpuless: no NVIDIA GPU on the PCI bus" in output, "the driver role must say why it skipped"
@@ -185,8 +212,15 @@ def standin_fleet(testhost_image, standin_images, docker_client):
 def make(target: str, log: str, images: dict[str, str], report_dir: Path, *args: str) -> tuple[int, str]:
     """The README's commands against the stand-in hosts' own inventory (the one molecule used):
     make provision|readiness INVENTORY=ansible/molecule/standin/inventory ARGS=..."""
-    command = ["make", "-C", str(ROOT), "--no-print-directory", target, f"INVENTORY={STANDIN_INVENTORY}",
-               "ARGS=" + " ".join([f"-e workshop_report_dir={report_dir}", *args])]
+    command = [
+        "make",
+        "-C",
+        str(ROOT),
+        "--no-print-directory",
+        target,
+        f"INVENTORY={STANDIN_INVENTORY}",
+        "ARGS=" + " ".join([f"-e workshop_report_dir={report_dir}", *args]),
+    ]
     return run_logged(command, log, **images)
 
 
@@ -214,7 +248,9 @@ def test_two_standin_hosts_are_provisioned_then_a_second_run_changes_nothing(sta
     assert "standin-a100: NVIDIA driver 580.82.07 (580+ needed): ok" in output
 
 
-def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_each(standin_fleet, standin_images, tmp_path):
+def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_each(
+    standin_fleet, standin_images, tmp_path
+):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     report_dir = tmp_path / "readiness"
     code, output = make("readiness", "readiness-ready", standin_images, report_dir)
@@ -239,15 +275,21 @@ def test_readiness_runs_the_harness_on_every_standin_gpu_and_reports_one_row_eac
 
 
 def test_a_broken_task_on_one_host_fails_readiness_and_the_report_names_host_gpu_and_task(
-        standin_fleet, docker_client, cpu_image, standin_images, test_registry, tmp_path):
+    standin_fleet, docker_client, cpu_image, standin_images, test_registry, tmp_path
+):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     # The shared setup is the harness's first task and the cheapest: broken, it fails on its own.
     broken = "trainer-workshop-test:broken-setup"
     inject_broken_task(docker_client, cpu_image, broken, task="SETUP")
     load_into_host(broken, "standin-a100", test_registry)
     report_dir = tmp_path / "readiness"
-    code, output = make("readiness", "readiness-broken", standin_images, report_dir,
-                        more_inventory(tmp_path, {"standin-a100": {"workshop_readiness_image": broken}}))
+    code, output = make(
+        "readiness",
+        "readiness-broken",
+        standin_images,
+        report_dir,
+        more_inventory(tmp_path, {"standin-a100": {"workshop_readiness_image": broken}}),
+    )
     assert code != 0, "the play must fail when a task failed"
     for device in STANDINS["standin-a100"]:
         gpu = STANDINS["standin-a100"].index(device)
@@ -262,10 +304,13 @@ def test_a_broken_task_on_one_host_fails_readiness_and_the_report_names_host_gpu
     junit = ET.parse(report_dir / "fleet-junit.xml").getroot()
     failed = [case for case in junit.iter("testcase") if case.find("failure") is not None]
     assert sorted((case.get("classname"), case.get("name")) for case in failed) == sorted(
-        (f"standin-a100.{device}", "SETUP") for device in STANDINS["standin-a100"])
+        (f"standin-a100.{device}", "SETUP") for device in STANDINS["standin-a100"]
+    )
 
 
-def test_a_driver_too_old_stops_provisioning_and_readiness_naming_found_and_needed(standin_fleet, standin_images, tmp_path):
+def test_a_driver_too_old_stops_provisioning_and_readiness_naming_found_and_needed(
+    standin_fleet, standin_images, tmp_path
+):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     report_dir = tmp_path / "readiness"
     use_recording("standin-a100", "a100-570")
@@ -286,7 +331,8 @@ def test_a_driver_too_old_stops_provisioning_and_readiness_naming_found_and_need
 
 
 def test_a_host_short_of_disk_for_the_archive_stops_before_the_copy_naming_free_and_needed(
-        standin_fleet, standin_images, tmp_path):
+    standin_fleet, standin_images, tmp_path
+):
     assert standin_fleet[0] == 0, "provisioning failed (see the test above)"
     # An archive (of a manifest and zeros: sparse, no disk here) four times the disk's free space.
     archive = tmp_path / "trainer-workshop-huge.tar"
@@ -294,25 +340,49 @@ def test_a_host_short_of_disk_for_the_archive_stops_before_the_copy_naming_free_
     subprocess.run(["tar", "-cf", str(archive), "-C", str(tmp_path), "manifest.json"], check=True)
     os.truncate(archive, 4 * shutil.disk_usage(BUILD).free)
     image_before = host_image_id("standin-a100", standin_images["WORKSHOP_TEST_IMAGE"])
-    code, output = make("provision", "provision-short-of-disk", standin_images, tmp_path, "--limit", "standin-a100",
-                        "-e workshop_image_registry=", f"-e workshop_image_archive={archive}")
+    code, output = make(
+        "provision",
+        "provision-short-of-disk",
+        standin_images,
+        tmp_path,
+        "--limit",
+        "standin-a100",
+        "-e workshop_image_registry=",
+        f"-e workshop_image_archive={archive}",
+    )
     assert code != 0
     stop = output.split("TASK [workshop_image : Stop when the host has too little disk", 1)[1].split("TASK [", 1)[0]
     assert f"standin-a100: too little disk to load {standin_images['WORKSHOP_TEST_IMAGE']}." in stop, tail(output)
-    needs = re.findall(r"the filesystem at (\S+) needs about ([\d.]+) GB free and has ([\d.]+) GB", " ".join(stop.split()))
+    needs = re.findall(
+        r"the filesystem at (\S+) needs about ([\d.]+) GB free and has ([\d.]+) GB", " ".join(stop.split())
+    )
     assert needs and all(float(need) > float(free) for _, need, free in needs), stop
     assert "TASK [workshop_image : Copy the archive to the host]" not in output
     assert host_image_id("standin-a100", standin_images["WORKSHOP_TEST_IMAGE"]) == image_before
 
 
 def host_image_id(host: str, image: str) -> str:
-    return subprocess.run(["docker", "exec", host, "docker", "image", "inspect", "--format", "{{.Id}}", image],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["docker", "exec", host, "docker", "image", "inspect", "--format", "{{.Id}}", image],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def use_recording(host: str, recording: str) -> None:
-    subprocess.run(["docker", "exec", host, "ln", "-sfn", f"/etc/trainer-workshop-standin/recordings/{recording}",
-                    "/etc/trainer-workshop-standin/recording"], check=True)
+    subprocess.run(
+        [
+            "docker",
+            "exec",
+            host,
+            "ln",
+            "-sfn",
+            f"/etc/trainer-workshop-standin/recordings/{recording}",
+            "/etc/trainer-workshop-standin/recording",
+        ],
+        check=True,
+    )
 
 
 def inject_broken_task(docker_client, image: str, broken: str, task: str) -> None:
@@ -324,7 +394,8 @@ def inject_broken_task(docker_client, image: str, broken: str, task: str) -> Non
         "    cells = [c for c in notebook['cells'] if c['cell_type'] == 'code'\n"
         f"             and 'task-{task.lower()}' in [t.lower() for t in c.get('metadata', {{}}).get('tags', [])]]\n"
         "    if cells:\n"
-        "        cells[0]['source'] = \"raise RuntimeError('injected by the readiness test')\\n\" + ''.join(cells[0]['source'])\n"
+        "        injected = \"raise RuntimeError('injected by the readiness test')\\n\"\n"
+        "        cells[0]['source'] = injected + ''.join(cells[0]['source'])\n"
         "        path.write_text(json.dumps(notebook))\n"
         "        print('broke', path)\n"
     )
@@ -335,8 +406,15 @@ def inject_broken_task(docker_client, image: str, broken: str, task: str) -> Non
         assert b"broke" in container.logs()
         repository, tag = broken.split(":")
         # The run's user, entrypoint and command were overridden: put the image's back.
-        container.commit(repository=repository, tag=tag, changes=[
-            f"USER {config['User']}", f"ENTRYPOINT {json.dumps(config['Entrypoint'])}", f"CMD {json.dumps(config['Cmd'])}"])
+        container.commit(
+            repository=repository,
+            tag=tag,
+            changes=[
+                f"USER {config['User']}",
+                f"ENTRYPOINT {json.dumps(config['Entrypoint'])}",
+                f"CMD {json.dumps(config['Cmd'])}",
+            ],
+        )
     finally:
         container.remove(force=True)
 
@@ -344,6 +422,9 @@ def inject_broken_task(docker_client, image: str, broken: str, task: str) -> Non
 def load_into_host(image: str, host: str, registry: Registry) -> None:
     """IMAGE into HOST's engine through the test registry: only its layers the host lacks travel."""
     registry.push(image)
-    for command in (["pull", "--quiet", f"{registry.pulled_from}/{image}"], ["tag", f"{registry.pulled_from}/{image}", image],
-                    ["image", "rm", f"{registry.pulled_from}/{image}"]):
+    for command in (
+        ["pull", "--quiet", f"{registry.pulled_from}/{image}"],
+        ["tag", f"{registry.pulled_from}/{image}", image],
+        ["image", "rm", f"{registry.pulled_from}/{image}"],
+    ):
         subprocess.run(["docker", "exec", host, "docker", *command], check=True, capture_output=True)

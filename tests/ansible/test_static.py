@@ -18,8 +18,13 @@ PLAYBOOKS = ["provision.yml", "readiness.yml"]
 
 
 def run(*command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=ANSIBLE_DIR, capture_output=True, text=True,
-                          env={"PATH": f"{BIN}:/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(Path.home())})
+    return subprocess.run(
+        command,
+        cwd=ANSIBLE_DIR,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(Path.home())},
+    )
 
 
 def test_roles_and_playbooks_pass_ansible_lint_at_the_production_profile():
@@ -41,8 +46,9 @@ def test_every_role_setting_is_listed_in_the_example_inventory_with_its_default(
 
     listed_lines: list[str] = []
     for line in (ANSIBLE_DIR / "inventory.example" / "group_vars" / "all.yml").read_text().splitlines():
-        if re.match(r"^# [a-z_]+:", line) or (listed_lines and re.match(r"^#   ", line)
-                                               and not listed_lines[-1].startswith("\n")):
+        if re.match(r"^# [a-z_]+:", line) or (
+            listed_lines and re.match(r"^#   ", line) and not listed_lines[-1].startswith("\n")
+        ):
             listed_lines.append(line[2:])
         elif listed_lines and not listed_lines[-1].startswith("\n"):
             listed_lines.append("\n")  # prose or a blank line ends a setting

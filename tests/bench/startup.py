@@ -37,12 +37,22 @@ class Project:
         self.name = f"bench-startup-{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.token = uuid.uuid4().hex
-        self.env = {**os.environ, "WORKSHOP_IMAGE": image, "JUPYTER_HOST_PORT": str(self.port),
-                    "JUPYTER_TOKEN": self.token}
+        self.env = {
+            **os.environ,
+            "WORKSHOP_IMAGE": image,
+            "JUPYTER_HOST_PORT": str(self.port),
+            "JUPYTER_TOKEN": self.token,
+        }
 
     def compose(self, *args: str) -> None:
-        result = subprocess.run(["docker", "compose", "-p", self.name, *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            ["docker", "compose", "-p", self.name, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if result.returncode != 0:
             raise SystemExit(f"docker compose {' '.join(args)} failed:\n{result.stderr[-2000:]}")
 
@@ -63,12 +73,16 @@ class Project:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", default="trainer-workshop:cpu", help="the image compose.yaml runs (default: %(default)s)")
+    parser.add_argument(
+        "--image", default="trainer-workshop:cpu", help="the image compose.yaml runs (default: %(default)s)"
+    )
     parser.add_argument("--runs", type=int, default=5, help="fresh starts to time (default: %(default)s)")
     args = parser.parse_args(argv)
     if subprocess.run(["docker", "image", "inspect", args.image], capture_output=True).returncode != 0:
-        print(f"{args.image} is not on this engine: build it (make image FLAVOR=cpu) or name another with --image",
-              file=sys.stderr)
+        print(
+            f"{args.image} is not on this engine: build it (make image FLAVOR=cpu) or name another with --image",
+            file=sys.stderr,
+        )
         return 2
 
     first, again = [], []
@@ -85,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count()
     print(f"\n{args.image}, {args.runs} runs on {cores} cores: compose up -> /api/status 200")
     for label, values in (("first start (new work volume)", first), ("restart (work kept)", again)):
-        print(f"  {label:<31} median {statistics.median(values):.1f} s, max {max(values):.1f} s"
-              f"  (target {TARGET_SECONDS:.0f} s)")
+        print(
+            f"  {label:<31} median {statistics.median(values):.1f} s, max {max(values):.1f} s"
+            f"  (target {TARGET_SECONDS:.0f} s)"
+        )
     return 0
 
 

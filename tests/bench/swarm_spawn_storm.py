@@ -28,11 +28,12 @@ from tests.bench.hub_spawn import one_attendee, percentile
 from tests.support.swarm_tier import start_swarm, swarm_hub
 from workshop_hub import LABEL_NODE, LABEL_USER
 
-
 # Resident memory of every process in the hub container (the hub, its proxy, its services):
 # the engine's own stats are empty for a container inside a Docker-in-Docker node.
-RSS = ("import glob\nprint(sum(int(l.split()[1]) for f in glob.glob('/proc/[0-9]*/status') "
-       "for l in open(f) if l.startswith('VmRSS:')) * 1024)")
+RSS = (
+    "import glob\nprint(sum(int(l.split()[1]) for f in glob.glob('/proc/[0-9]*/status') "
+    "for l in open(f) if l.startswith('VmRSS:')) * 1024)"
+)
 
 
 def hub_memory(hub) -> int:
@@ -60,10 +61,19 @@ def main(argv=None) -> int:
         return 2
     devices = {f"node{n}": ",".join(f"GPU-n{n}-{d:02d}" for d in range(args.slots)) for n in range(args.nodes)}
     print(f"starting a swarm of {args.nodes} nodes x {args.slots} slots ...", flush=True)
-    cluster = start_swarm(client, args.hub_image, devices, os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm"))
+    cluster = start_swarm(
+        client, args.hub_image, devices, os.environ.get("WORKSHOP_BASE_IMAGE", "trainer-workshop-base:bookworm")
+    )
     try:
-        hub = swarm_hub(cluster, args.hub_image, HUB_CONCURRENT_SPAWN_LIMIT=str(args.concurrent_spawn_limit),
-                        HUB_CPU_LIMIT="0.5", HUB_MEM_LIMIT="256M", HUB_SHM_SIZE="64M", HUB_CULL_TIMEOUT="0")
+        hub = swarm_hub(
+            cluster,
+            args.hub_image,
+            HUB_CONCURRENT_SPAWN_LIMIT=str(args.concurrent_spawn_limit),
+            HUB_CPU_LIMIT="0.5",
+            HUB_MEM_LIMIT="256M",
+            HUB_SHM_SIZE="64M",
+            HUB_CULL_TIMEOUT="0",
+        )
         os.environ["REQUESTS_CA_BUNDLE"] = f"{hub.tls_dir}/fullchain.pem"
         hub.start()
         idle = hub_memory(hub)
@@ -76,22 +86,31 @@ def main(argv=None) -> int:
         wall = time.monotonic() - t0
         after = hub_memory(hub)
         hosts = {node.id: node.host for node in cluster.nodes}
-        placed = Counter(hosts.get(s["Spec"]["Labels"][LABEL_NODE], "?") for s in cluster.services(hub.name)
-                         if s["Spec"]["Labels"].get(LABEL_USER))
+        placed = Counter(
+            hosts.get(s["Spec"]["Labels"][LABEL_NODE], "?")
+            for s in cluster.services(hub.name)
+            if s["Spec"]["Labels"].get(LABEL_USER)
+        )
     finally:
         cluster.remove()
 
     ready = [r["ready_s"] for r in results if "ready_s" in r]
     failed = [r for r in results if "error" in r]
-    print(f"\nspawn storm: {users} attendees at once, {args.nodes} nodes x {args.slots} slots, "
-          f"{os.cpu_count()} cores on this machine")
-    print(f"  ready: {len(ready)}/{users} in {wall:.1f} s wall; time to ready p50 {percentile(ready, .5):.1f} s, "
-          f"p95 {percentile(ready, .95):.1f} s, max {max(ready, default=float('nan')):.1f} s"
-          + (f", mean {statistics.mean(ready):.1f} s" if ready else ""))
+    print(
+        f"\nspawn storm: {users} attendees at once, {args.nodes} nodes x {args.slots} slots, "
+        f"{os.cpu_count()} cores on this machine"
+    )
+    print(
+        f"  ready: {len(ready)}/{users} in {wall:.1f} s wall; time to ready p50 {percentile(ready, 0.5):.1f} s, "
+        f"p95 {percentile(ready, 0.95):.1f} s, max {max(ready, default=float('nan')):.1f} s"
+        + (f", mean {statistics.mean(ready):.1f} s" if ready else "")
+    )
     print(f"  spread over nodes: {', '.join(f'{h} {n}' for h, n in sorted(placed.items()))}")
     print(f"  spawns retried after 429: {sum(r.get('retries', 0) for r in results)}")
-    print(f"  hub container memory (RSS of its processes): {idle / 1e6:.0f} MB idle, "
-          f"{after / 1e6:.0f} MB with {len(ready)} servers")
+    print(
+        f"  hub container memory (RSS of its processes): {idle / 1e6:.0f} MB idle, "
+        f"{after / 1e6:.0f} MB with {len(ready)} servers"
+    )
     for r in failed:
         print(f"  FAILED {r['name']}: {r['error']}")
     return 1 if failed else 0

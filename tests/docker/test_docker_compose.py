@@ -34,11 +34,22 @@ class Compose:
             self.env["JUPYTER_TOKEN"] = token
 
     def __call__(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run(["docker", "compose", "-p", self.project, *self.files, *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            ["docker", "compose", "-p", self.project, *self.files, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            logs = subprocess.run(["docker", "compose", "-p", self.project, *self.files, "logs", "--no-color"], cwd=ROOT,
-                                  env=self.env, capture_output=True, text=True).stdout
+            logs = subprocess.run(
+                ["docker", "compose", "-p", self.project, *self.files, "logs", "--no-color"],
+                cwd=ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+            ).stdout
             pytest.fail(f"docker compose {' '.join(args)} failed:\n{result.stderr}\n--- logs ---\n{logs[-4000:]}")
         return result
 
@@ -92,7 +103,9 @@ def test_compose_up_login_run_a_lab_and_keep_work_across_down_up(compose):
     # A student's change to a lab notebook, and a new file, through the contents API.
     changed = dict(notebook)
     changed["cells"] = notebook["cells"] + [{"cell_type": "markdown", "metadata": {}, "source": "my own notes"}]
-    saved = server.api("PUT", f"/contents/{notebook_path}", json={"type": "notebook", "format": "json", "content": changed})
+    saved = server.api(
+        "PUT", f"/contents/{notebook_path}", json={"type": "notebook", "format": "json", "content": changed}
+    )
     assert saved.status_code == 200, saved.text
     put = server.api("PUT", "/contents/mine.txt", json={"type": "file", "format": "text", "content": "keep me"})
     assert put.status_code in (200, 201), put.text
@@ -141,21 +154,29 @@ def test_the_default_image_is_the_published_one_for_this_version(compose):
     lab = json.loads(config)["services"]["lab"]
     assert lab["image"] == f"ghcr.io/trainer-workshop/trainer-workshop:{version}-cpu"
     assert lab["pull_policy"] == "missing"
-    moved = compose(None, image=None, WORKSHOP_REGISTRY="registry.example", WORKSHOP_OWNER="us")("config", "--format", "json")
+    moved = compose(None, image=None, WORKSHOP_REGISTRY="registry.example", WORKSHOP_OWNER="us")(
+        "config", "--format", "json"
+    )
     assert json.loads(moved.stdout)["services"]["lab"]["image"] == f"registry.example/us/trainer-workshop:{version}-cpu"
 
 
 def test_a_build_with_nothing_set_and_no_torch_index_stops_with_the_one_line_fix(compose):
     """Offline with nothing set: no wheelhouse, and PyTorch's CPU index (here a closed port, so
     the test means the same where the internet is reachable) cannot be reached."""
-    project = compose(None, image=f"trainer-workshop-test:solo-nothing-{uuid.uuid4().hex[:6]}",
-                      TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu")
+    project = compose(
+        None,
+        image=f"trainer-workshop-test:solo-nothing-{uuid.uuid4().hex[:6]}",
+        TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu",
+    )
     result = project("build", check=False, timeout=900)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "PyTorch's CPU wheel index http://127.0.0.1:9/whl/cpu cannot be reached" in output, output[-3000:]
-    assert re.search(r"Fix \(offline\): set TORCH_CPU_WHEELHOUSE=DIR, a folder holding "
-                     r"torch-2\.13\.0\+cpu-cp311-cp311-manylinux_2_28_x86_64\.whl, and build again\.", output)
+    assert re.search(
+        r"Fix \(offline\): set TORCH_CPU_WHEELHOUSE=DIR, a folder holding "
+        r"torch-2\.13\.0\+cpu-cp311-cp311-manylinux_2_28_x86_64\.whl, and build again\.",
+        output,
+    )
 
 
 def test_when_the_pull_fails_compose_builds_offline_from_the_wheelhouse_and_serves(compose):
@@ -165,9 +186,20 @@ def test_when_the_pull_fails_compose_builds_offline_from_the_wheelhouse_and_serv
     if not wheelhouse:
         pytest.skip("no wheelhouse with torch's CPU wheel on this host (pip's find-links)")
     # A TLS-inspecting proxy's CA bundle, found as docker/build.py finds it.
-    ca = os.environ.get("CA_BUNDLE") or os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or pip_setting("global.cert")
-    settings = dict(TEST_IMAGE_SETTINGS, TORCH_CPU_WHEELHOUSE=wheelhouse, WORKSHOP_REGISTRY="127.0.0.1:9",
-                    WORKSHOP_OWNER="twtest", WORKSHOP_VERSION=uuid.uuid4().hex[:8], TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu")
+    ca = (
+        os.environ.get("CA_BUNDLE")
+        or os.environ.get("PIP_CERT")
+        or os.environ.get("SSL_CERT_FILE")
+        or pip_setting("global.cert")
+    )
+    settings = dict(
+        TEST_IMAGE_SETTINGS,
+        TORCH_CPU_WHEELHOUSE=wheelhouse,
+        WORKSHOP_REGISTRY="127.0.0.1:9",
+        WORKSHOP_OWNER="twtest",
+        WORKSHOP_VERSION=uuid.uuid4().hex[:8],
+        TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu",
+    )
     if ca:
         settings["CA_BUNDLE"] = ca
     token = uuid.uuid4().hex
@@ -176,8 +208,12 @@ def test_when_the_pull_fails_compose_builds_offline_from_the_wheelhouse_and_serv
     try:
         project("up", "-d", "--wait", "--wait-timeout", "240", timeout=1500)
         JupyterClient(project.url, token).api("GET", "/status").raise_for_status()
-        labels = subprocess.run(["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", image],
-                                capture_output=True, text=True, check=True).stdout
+        labels = subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", image],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert json.loads(labels)["org.trainer-workshop.flavor"] == "cpu"
     finally:
         project("down", "-v", "--rmi", "all", "--timeout", "5", check=False)

@@ -41,8 +41,12 @@ def test_image_is_non_root_with_healthcheck_and_labels(docker_client, cpu_image)
     assert config["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL")
     assert config["WorkingDir"] == "/home/jovyan/work"
     labels = config["Labels"]
-    for key in ("org.opencontainers.image.title", "org.opencontainers.image.version",
-                "org.opencontainers.image.created", "org.opencontainers.image.base.name"):
+    for key in (
+        "org.opencontainers.image.title",
+        "org.opencontainers.image.version",
+        "org.opencontainers.image.created",
+        "org.opencontainers.image.base.name",
+    ):
         assert labels.get(key), key
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["HF_HUB_OFFLINE"] == "1"
@@ -66,7 +70,8 @@ def test_manifest_lists_the_pinned_stack(docker_client, cpu_image):
 
 def test_model_cache_is_read_only_for_the_user(docker_client, cpu_image):
     script = (
-        "set -u; for d in /opt/workshop/hf /opt/workshop/hf/hub /opt/workshop/data /opt/workshop/data/models/minilm /opt/workshop/labs /opt/venv; do "
+        "set -u; for d in /opt/workshop/hf /opt/workshop/hf/hub /opt/workshop/data /opt/workshop/data/models/minilm "
+        "/opt/workshop/labs /opt/venv; do "
         "  if touch $d/.probe 2>/dev/null; then echo WRITABLE $d; fi; done; "
         "test -w $HOME/work && echo WORK_OK"
     )
@@ -75,25 +80,39 @@ def test_model_cache_is_read_only_for_the_user(docker_client, cpu_image):
     assert run_container(docker_client, cpu_image, "test", "-d", "/opt/workshop/hf/hub").exit_code == 0
     assert "WORK_OK" in result.stdout
     # ...and the models load offline as that user.
-    result = run_container(docker_client, cpu_image, "python", "-c",
-                 "import os; from transformers import AutoModelForSequenceClassification as M, "
-                 "AutoModelForCausalLM as C, AutoTokenizer as T; "
-                 "M.from_pretrained(os.environ['WORKSHOP_MODEL'], num_labels=2); T.from_pretrained(os.environ['WORKSHOP_MODEL']); "
-                 "C.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); T.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); "
-                 "print('LOADED')",
-                 **OFFLINE)
+    result = run_container(
+        docker_client,
+        cpu_image,
+        "python",
+        "-c",
+        "import os; from transformers import AutoModelForSequenceClassification as M, "
+        "AutoModelForCausalLM as C, AutoTokenizer as T; "
+        "M.from_pretrained(os.environ['WORKSHOP_MODEL'], num_labels=2); "
+        "T.from_pretrained(os.environ['WORKSHOP_MODEL']); "
+        "C.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); "
+        "T.from_pretrained(os.environ['WORKSHOP_CAUSAL_MODEL']); "
+        "print('LOADED')",
+        **OFFLINE,
+    )
     assert "LOADED" in result.stdout, result.stderr[-2000:]
 
 
 def test_transformers_source_link_points_at_the_installed_package(docker_client, cpu_image):
-    result = run_container(docker_client, cpu_image, "bash", "-c",
-                           "readlink -f /opt/workshop/labs/transformers-src && ls /opt/workshop/labs/transformers-src/trainer.py")
+    result = run_container(
+        docker_client,
+        cpu_image,
+        "bash",
+        "-c",
+        "readlink -f /opt/workshop/labs/transformers-src && ls /opt/workshop/labs/transformers-src/trainer.py",
+    )
     assert result.exit_code == 0, result.stderr
     assert "/opt/venv/lib/python3" in result.stdout
 
 
 def test_a_model_not_in_the_cache_is_named_with_the_fix(docker_client, cpu_image):
-    result = run_container(docker_client, cpu_image, "check", environment={"WORKSHOP_MODEL": "bert-base-cased"}, **OFFLINE)
+    result = run_container(
+        docker_client, cpu_image, "check", environment={"WORKSHOP_MODEL": "bert-base-cased"}, **OFFLINE
+    )
     assert result.exit_code == 2
     assert "WORKSHOP_MODEL=bert-base-cased is not in this image's model cache" in result.stderr
     assert "make image WORKSHOP_MODEL=bert-base-cased" in result.stderr
@@ -108,8 +127,11 @@ def test_an_old_nvidia_driver_is_named(docker_client, cpu_image, tmp_path):
     fake = tmp_path / "version"
     fake.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Tue Jan 14 2025\n")
     options = {
-        "environment": {"WORKSHOP_FLAVOR": "gpu", "NVIDIA_VISIBLE_DEVICES": "0",
-                        "WORKSHOP_NVIDIA_VERSION_FILE": "/tmp/nvidia-version"},
+        "environment": {
+            "WORKSHOP_FLAVOR": "gpu",
+            "NVIDIA_VISIBLE_DEVICES": "0",
+            "WORKSHOP_NVIDIA_VERSION_FILE": "/tmp/nvidia-version",
+        },
         "volumes": {str(fake): {"bind": "/tmp/nvidia-version", "mode": "ro"}},
     }
     result = run_container(docker_client, cpu_image, "check", **options)
@@ -125,8 +147,13 @@ def test_gpus_flag_reaches_the_container(docker_client, cpu_image):
     import docker
 
     try:
-        result = run_container(docker_client, cpu_image, "printenv", "NVIDIA_VISIBLE_DEVICES",
-                               device_requests=[DeviceRequest(device_ids=["0"], capabilities=[["gpu"]])])
+        result = run_container(
+            docker_client,
+            cpu_image,
+            "printenv",
+            "NVIDIA_VISIBLE_DEVICES",
+            device_requests=[DeviceRequest(device_ids=["0"], capabilities=[["gpu"]])],
+        )
     except docker.errors.APIError as error:
         if "could not select device driver" in str(error):
             pytest.skip("this engine has no NVIDIA runtime hook (CI installs a stand-in: .ci/run)")
@@ -143,8 +170,9 @@ def test_unknown_flavor_is_refused_with_the_fix(docker_client):
 
 
 def test_size_script_reports_the_image(cpu_image):
-    result = subprocess.run([sys.executable, "docker/image_size.py", cpu_image, "--no-compressed"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "docker/image_size.py", cpu_image, "--no-compressed"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert re.search(r"image size .*: [\d.]+ (GB|MB) uncompressed", result.stdout)
 
@@ -210,8 +238,10 @@ def test_reports_carry_every_task_with_its_costs(image_smoke):
     # setup + the seed tasks + GPT-2, and the disk budget; every task with its measured costs
     assert int(suite.get("tests")) == len(HARNESS_TASKS) + 1 and suite.get("failures") == "0"
     tasks = [case for case in suite.iter("testcase") if case.get("classname") != "budget"]
-    costs = {case.get("name").split()[0]: {p.get("name"): float(p.get("value")) for p in case.iter("property")}
-             for case in tasks}
+    costs = {
+        case.get("name").split()[0]: {p.get("name"): float(p.get("value")) for p in case.iter("property")}
+        for case in tasks
+    }
     for task, measured in costs.items():
         assert measured["peak_rss_bytes"] > 100 * 2**20, f"{task}: {measured}"
     report = (out / "report.md").read_text()
@@ -221,13 +251,23 @@ def test_reports_carry_every_task_with_its_costs(image_smoke):
 
 
 def test_gpu_flavour_has_cuda_torch_and_runs_the_harness_on_cpu(docker_client, gpu_image):
-    result = run_container(docker_client, gpu_image, "python", "-c",
-                           "import torch; assert torch.backends.cuda.is_built(); print('cuda', torch.version.cuda, torch.__version__)",
-                           **OFFLINE)
+    result = run_container(
+        docker_client,
+        gpu_image,
+        "python",
+        "-c",
+        "import torch; assert torch.backends.cuda.is_built(); print('cuda', torch.version.cuda, torch.__version__)",
+        **OFFLINE,
+    )
     assert result.exit_code == 0, result.stderr[-2000:]
     assert "cuda 13.0" in result.stdout
-    result = run_container(docker_client, gpu_image, "bash", "-c",
-                           "command -v gcc g++ && test -f /usr/include/python3*/Python.h || ls /usr/include/python3*/Python.h")
+    result = run_container(
+        docker_client,
+        gpu_image,
+        "bash",
+        "-c",
+        "command -v gcc g++ && test -f /usr/include/python3*/Python.h || ls /usr/include/python3*/Python.h",
+    )
     assert result.exit_code == 0, result.stdout + result.stderr
     subset = os.environ.get("WORKSHOP_TEST_SMOKE_ARGS") or "--labs 1"
     result = run_container(docker_client, gpu_image, "smoke", *subset.split(), shm_size="1g", timeout=3000, **OFFLINE)

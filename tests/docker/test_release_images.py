@@ -29,9 +29,11 @@ def arm64(docker_client):
         pytest.skip("the emulated linux/arm64 builds run with `make test-arm64`, not `make test`")
     if not BINFMT.is_file() or "enabled" not in BINFMT.read_text():
         if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail("no linux/arm64 emulation (qemu-aarch64 in binfmt_misc): .ci/run prepares it; "
-                        "something since has unregistered it (a privileged container running systemd-binfmt?)",
-                        pytrace=False)
+            pytest.fail(
+                "no linux/arm64 emulation (qemu-aarch64 in binfmt_misc): .ci/run prepares it; "
+                "something since has unregistered it (a privileged container running systemd-binfmt?)",
+                pytrace=False,
+            )
         pytest.skip("no linux/arm64 emulation here (apt-get install qemu-user-static binfmt-support)")
 
 
@@ -54,8 +56,14 @@ def test_an_arm64_lock_without_the_arm64_torch_wheel_says_where_to_lock_it(tmp_p
     wheelhouse.mkdir()
     (wheelhouse / found[0].name).symlink_to(found[0])
     output = tmp_path / "cpu-arm64.lock"
-    result = run_make("lock-cpu", "ARCH=arm64", f"LOCK_OUTPUT={output}", timeout=300,
-                      TORCH_CPU_WHEELHOUSE=str(wheelhouse), TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu")
+    result = run_make(
+        "lock-cpu",
+        "ARCH=arm64",
+        f"LOCK_OUTPUT={output}",
+        timeout=300,
+        TORCH_CPU_WHEELHOUSE=str(wheelhouse),
+        TORCH_CPU_INDEX="http://127.0.0.1:9/whl/cpu",
+    )
     said = result.stdout + result.stderr
     assert result.returncode == 2
     assert "torch==2.13.0+cpu has no wheels with a matching platform tag" in said  # uv's own reason
@@ -65,8 +73,9 @@ def test_an_arm64_lock_without_the_arm64_torch_wheel_says_where_to_lock_it(tmp_p
 
 
 def test_the_hub_image_builds_and_starts_on_arm64(arm64):
-    built = run_make("hub-image", PLATFORMS="linux/arm64", HUB_IMAGE_NAME=ARM64_HUB_IMAGE, WORKSHOP_VERSION="test",
-                     timeout=1500)
+    built = run_make(
+        "hub-image", PLATFORMS="linux/arm64", HUB_IMAGE_NAME=ARM64_HUB_IMAGE, WORKSHOP_VERSION="test", timeout=1500
+    )
     assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
     assert "linux/arm64, load" in built.stdout
     checked = run_make("hub-image-check", f"HUB_IMAGE={ARM64_HUB_IMAGE}:latest", timeout=300)
@@ -80,7 +89,7 @@ def test_the_hub_image_check_catches_a_hub_that_does_not_start(hub_image, docker
     # Sabotage: the same image whose hub exits at once.
     broken = docker_client.containers.create(hub_image, entrypoint=["false"])
     try:
-        broken.commit("trainer-workshop-hub-test", "no-start", changes=["ENTRYPOINT [\"false\"]"])
+        broken.commit("trainer-workshop-hub-test", "no-start", changes=['ENTRYPOINT ["false"]'])
     finally:
         broken.remove()
     try:
@@ -95,8 +104,14 @@ def test_the_cpu_image_on_arm64_builds_its_base_layers_then_asks_for_the_lock(ar
     """The workshop image's non-torch layers (Debian, Python, compilers, the user) build under
     emulation; torch's arm64 CPU wheel cannot be locked here, so the build stops there, saying
     how to lock it (the release workflow does, from PyTorch's CPU index)."""
-    result = run_make("image", "FLAVOR=cpu", PLATFORMS="linux/arm64", IMAGE_NAME="trainer-workshop-test-arm64",
-                      WORKSHOP_VERSION="test", timeout=1500)
+    result = run_make(
+        "image",
+        "FLAVOR=cpu",
+        PLATFORMS="linux/arm64",
+        IMAGE_NAME="trainer-workshop-test-arm64",
+        WORKSHOP_VERSION="test",
+        timeout=1500,
+    )
     log = result.stdout + result.stderr
     assert result.returncode != 0
     assert "linux/arm64, load" in log and "[base 2/2]" in log, log[-4000:]
@@ -115,8 +130,11 @@ def test_the_push_plan_covers_every_image_and_platform_with_attestations(docker_
     assert f"ghcr.io/example-org/trainer-workshop:{version}-cpu" in targets["workshop-cpu"]["tags"]
     assert f"ghcr.io/example-org/trainer-workshop-hub:{version}" in targets["hub"]["tags"]
     platforms = {name: ",".join(target["platforms"]) for name, target in targets.items()}
-    assert platforms == {"workshop-cpu": "linux/amd64,linux/arm64", "hub": "linux/amd64,linux/arm64",
-                         "workshop-gpu": "linux/amd64"}
+    assert platforms == {
+        "workshop-cpu": "linux/amd64,linux/arm64",
+        "hub": "linux/amd64,linux/arm64",
+        "workshop-gpu": "linux/amd64",
+    }
     for target in targets.values():
         assert {"type=provenance,mode=max", "type=sbom"} <= set(target["attest"])
 

@@ -36,7 +36,10 @@ def attendee_image(docker_client, request) -> str:
 def hub(docker_client, hub_image, attendee_image):
     """A hub with a pool of 3 stand-in GPUs and a roster, for the whole session."""
     h = Hub(
-        docker_client, f"twtest-{uuid.uuid4().hex[:6]}", hub_image, attendee_image,
+        docker_client,
+        f"twtest-{uuid.uuid4().hex[:6]}",
+        hub_image,
+        attendee_image,
         env={
             "HUB_GPUS": ",".join(POOL),
             "HUB_ROSTER": ",".join(ROSTER),

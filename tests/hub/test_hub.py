@@ -10,6 +10,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 
 import pytest
 
@@ -152,8 +153,11 @@ def test_lab_task_runs_through_the_proxy_with_the_attendees_token(hub):
     nb = carol.server.api("GET", f"/contents/labs/{first_lab}").json()["content"]
     cells = notebook_code_cells(nb)
     # the lab's opening cells up to and including its first task (1A: train and evaluate)
-    upto = next(i for i, c in enumerate(cells) if any(t.startswith("task-") and t != "task-setup"
-                                                      for t in c.get("metadata", {}).get("tags", [])))
+    upto = next(
+        i
+        for i, c in enumerate(cells)
+        if any(t.startswith("task-") and t != "task-setup" for t in c.get("metadata", {}).get("tags", []))
+    )
     code = [cell_source(c) for c in cells[:upto]]
     # A short run of the task: this checks the hub's plumbing; the smoke harness (labs/smoke)
     # checks the task's full outcome.
@@ -205,17 +209,25 @@ def test_unicode_name_on_the_roster_logs_in(hub):
         ({"HUB_USER_PASSWORD": None}, "HUB_USER_PASSWORD is not set"),
         ({"HUB_USER_PASSWORD": "short"}, "HUB_USER_PASSWORD is too short"),
         ({"HUB_ADMIN_PASSWORD": None}, "HUB_ADMIN_PASSWORD is not set"),
-        ({"HUB_ADMIN_PASSWORD": "CHANGE-ME-a-long-random-admin-password-of-32-or-more-characters"},
-         "HUB_ADMIN_PASSWORD is a well-known or placeholder value"),
+        (
+            {"HUB_ADMIN_PASSWORD": "CHANGE-ME-a-long-random-admin-password-of-32-or-more-characters"},
+            "HUB_ADMIN_PASSWORD is a well-known or placeholder value",
+        ),
         ({"HUB_PUBLISH_IP": "0.0.0.0"}, "HUB_SSL_CERT and HUB_SSL_KEY"),
         ({"HUB_GPUS": "0,/dev/nvidia1"}, "HUB_GPUS"),
-        ({"HUB_IMAGE": "trainer-workshop:no-such-tag"}, "HUB_IMAGE=trainer-workshop:no-such-tag is not on this Docker engine"),
+        (
+            {"HUB_IMAGE": "trainer-workshop:no-such-tag"},
+            "HUB_IMAGE=trainer-workshop:no-such-tag is not on this Docker engine",
+        ),
     ],
 )
 def test_hub_refuses_to_start_with_a_missing_or_weak_setting(hub, override, variable):
     env = {**hub.settings(**override), "HUB_NETWORK": hub.network}
     c = hub.client.containers.run(
-        hub.image, detach=True, environment=env, network=hub.network,
+        hub.image,
+        detach=True,
+        environment=env,
+        network=hub.network,
         volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
         labels={"trainer-workshop.hub.test": hub.name},
     )
@@ -231,8 +243,13 @@ def test_hub_refuses_to_start_with_a_missing_or_weak_setting(hub, override, vari
 def test_cpu_only_hub_says_so_and_the_idle_culler_stops_idle_servers(hub):
     """HUB_GPUS=none: a second small hub on the same engine, no device requests; its idle
     culler (timeout shortened to 30 s here) stops the idle server and removes its container."""
-    cpu = Hub(hub.client, hub.name + "-cpu", hub.image, hub.workshop_image,
-              env={"HUB_GPUS": "none", "HUB_CULL_TIMEOUT": "30", "HUB_CULL_EVERY": "10"})
+    cpu = Hub(
+        hub.client,
+        hub.name + "-cpu",
+        hub.image,
+        hub.workshop_image,
+        env={"HUB_GPUS": "none", "HUB_CULL_TIMEOUT": "30", "HUB_CULL_EVERY": "10"},
+    )
     try:
         cpu.start()
         assert "CPU-only mode" in cpu.logs()
@@ -246,8 +263,12 @@ def test_cpu_only_hub_says_so_and_the_idle_culler_stops_idle_servers(hub):
         assert container_env(c, "WORKSHOP_GPU") == "none"
         events = frank.session.get(f"{cpu.url}/hub/api/users/frank/server/progress", headers=frank.auth, timeout=30)
         assert events.status_code == 200
-        wait_until(lambda: not frank.model()["servers"] and not cpu.user_containers("frank", all=True), 180,
-                   "the idle culler stopping frank's server", interval=3)
+        wait_until(
+            lambda: not frank.model()["servers"] and not cpu.user_containers("frank", all=True),
+            180,
+            "the idle culler stopping frank's server",
+            interval=3,
+        )
         assert "Culling server frank" in cpu.logs() or "culling" in cpu.logs().lower()
     finally:
         cpu.remove()
@@ -260,14 +281,44 @@ def test_https_with_given_certificate_and_native_authenticator(hub, tmp_path):
 
     import requests
 
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(tmp_path / "privkey.pem"), "-out", str(tmp_path / "fullchain.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(tmp_path / "privkey.pem"),
+            "-out",
+            str(tmp_path / "fullchain.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (tmp_path / "privkey.pem").chmod(0o644)
-    tls = Hub(hub.client, hub.name + "-tls", hub.image, hub.workshop_image, env={
-        "HUB_AUTHENTICATOR": "native", "HUB_USER_PASSWORD": None, "HUB_ADMIN_PASSWORD": None,
-        "HUB_SSL_CERT": "/srv/tls/fullchain.pem", "HUB_SSL_KEY": "/srv/tls/privkey.pem",
-    }, scheme="https", tls_dir=str(tmp_path))
+    tls = Hub(
+        hub.client,
+        hub.name + "-tls",
+        hub.image,
+        hub.workshop_image,
+        env={
+            "HUB_AUTHENTICATOR": "native",
+            "HUB_USER_PASSWORD": None,
+            "HUB_ADMIN_PASSWORD": None,
+            "HUB_SSL_CERT": "/srv/tls/fullchain.pem",
+            "HUB_SSL_KEY": "/srv/tls/privkey.pem",
+        },
+        scheme="https",
+        tls_dir=str(tmp_path),
+    )
     try:
         tls.start()
         assert tls.url.startswith("https://")
@@ -316,10 +367,9 @@ def test_browser_logs_in_and_runs_the_first_lab_cell(hub):
             page.wait_for_selector("#jp-main-dock-panel")
             page.goto(f"{hub.url}/user/erin/lab/tree/labs/01_bootstrapping.ipynb")
             page.wait_for_selector(".jp-Notebook .jp-CodeCell")
-            try:  # JupyterLab asks which kernel when the notebook names none: take the default
+            # JupyterLab asks which kernel when the notebook names none: take the default.
+            with suppress(PlaywrightTimeout):
                 page.locator(".jp-Dialog").get_by_role("button", name="Select").click(timeout=15_000)
-            except PlaywrightTimeout:
-                pass
             # the kernel must be idle before we run anything
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             cell = page.locator(".jp-Notebook .jp-CodeCell").first

@@ -67,7 +67,9 @@ def test_transform_is_applied_and_named_on_the_axis():
     ax = plot_history(HISTORY, "eval_loss", transform=math.exp).axes[0]
     assert xy(ax.get_lines()[0]) == [(20, math.exp(2.2)), (40, math.exp(1.8))]
     assert ax.get_ylabel() == "exp(eval_loss)"
-    assert plot_history(HISTORY, "eval_loss", transform=math.exp, ylabel="perplexity").axes[0].get_ylabel() == "perplexity"
+    assert (
+        plot_history(HISTORY, "eval_loss", transform=math.exp, ylabel="perplexity").axes[0].get_ylabel() == "perplexity"
+    )
 
 
 def test_mark_steps_adds_vertical_lines():

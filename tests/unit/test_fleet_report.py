@@ -60,7 +60,10 @@ def test_recorded_fleet_with_a_broken_task_fails_naming_host_gpu_and_task(report
 
     markdown = (reports / "fleet-report.md").read_text()
     assert "**2 of 4 GPU slots ready** on 2 hosts; 2 failures below." in markdown
-    assert "| standin-h100-mig | GPU 0 MIG-5068167e | `MIG-5068167e-9b5f-5d9b-8c1e-2f3a4b5c6d01` | NVIDIA H100 80GB HBM3 MIG 3g.40gb | 580.95.05 |" in markdown
+    assert (
+        "| standin-h100-mig | GPU 0 MIG-5068167e | `MIG-5068167e-9b5f-5d9b-8c1e-2f3a4b5c6d01` "
+        "| NVIDIA H100 80GB HBM3 MIG 3g.40gb | 580.95.05 |" in markdown
+    )
     assert "| standin-a100 | GPU 1 | ✗ |" in markdown and "| standin-h100-mig | GPU 0 MIG-a25704ba | ✓ |" in markdown
 
     junit = ET.parse(reports / "fleet-junit.xml").getroot()
@@ -95,10 +98,17 @@ def test_only_the_hosts_of_this_run_are_merged(reports, capsys):
 def test_a_host_that_could_not_be_tested_says_why(reports, capsys):
     shutil.rmtree(reports / "hosts" / "standin-a100")
     (reports / "hosts" / "standin-a100").mkdir()
-    (reports / "hosts" / "standin-a100" / "host.json").write_text(json.dumps({
-        "host": "standin-a100", "driver": "570.133.20", "slots": [],
-        "error": "Check that the driver is new enough for the image: standin-a100: NVIDIA driver 570.133.20 found, "
-                 "580 or newer needed"}))
+    (reports / "hosts" / "standin-a100" / "host.json").write_text(
+        json.dumps(
+            {
+                "host": "standin-a100",
+                "driver": "570.133.20",
+                "slots": [],
+                "error": "Check that the driver is new enough for the image: standin-a100: "
+                "NVIDIA driver 570.133.20 found, 580 or newer needed",
+            }
+        )
+    )
     code, out, document = merge(reports, "standin-a100", "standin-h100-mig", capsys=capsys)
     assert code == 1 and document["summary"]["ready"] == 2
     assert "FAILED standin-a100 not tested: Check that the driver is new enough" in out
@@ -107,7 +117,9 @@ def test_a_host_that_could_not_be_tested_says_why(reports, capsys):
 
 def test_a_run_without_a_report_quotes_the_end_of_its_log(reports, capsys):
     (reports / "hosts" / "standin-h100-mig" / "slot1" / "report.json").unlink()
-    edit_json(reports / "hosts" / "standin-h100-mig" / "host.json", lambda host: host["slots"][1].update(exit_code="137"))
+    edit_json(
+        reports / "hosts" / "standin-h100-mig" / "host.json", lambda host: host["slots"][1].update(exit_code="137")
+    )
     code, out, _ = merge(reports, capsys=capsys)
     line = next(line for line in out.splitlines() if MIG[1] in line)
     assert "task harness: the harness wrote no report (exit code 137); harness log ends: " in line
@@ -115,31 +127,42 @@ def test_a_run_without_a_report_quotes_the_end_of_its_log(reports, capsys):
 
 
 def test_a_run_past_its_timeout_fails(reports, capsys):
-    edit_json(reports / "hosts" / "standin-h100-mig" / "host.json", lambda host: host["slots"][0].update(timed_out=True))
+    edit_json(
+        reports / "hosts" / "standin-h100-mig" / "host.json", lambda host: host["slots"][0].update(timed_out=True)
+    )
     code, out, _ = merge(reports, capsys=capsys)
     assert f"FAILED standin-h100-mig GPU 0 ({MIG[0]}) task harness: did not finish within 5400 s" in out
 
 
 def test_a_run_that_got_another_gpu_than_its_own_fails(reports, capsys):
     # What a `count=1` device request does: every container sees the same GPU.
-    edit_json(reports / "hosts" / "standin-h100-mig" / "slot1" / "report.json",
-              lambda report: report["environment"].update(NVIDIA_VISIBLE_DEVICES=MIG[0]))
+    edit_json(
+        reports / "hosts" / "standin-h100-mig" / "slot1" / "report.json",
+        lambda report: report["environment"].update(NVIDIA_VISIBLE_DEVICES=MIG[0]),
+    )
     code, out, _ = merge(reports, capsys=capsys)
     assert f"ran with NVIDIA_VISIBLE_DEVICES={MIG[0]}, not its own device {MIG[1]}" in out
 
 
 def test_the_disk_budget_is_part_of_readiness(reports, capsys):
-    edit_json(reports / "hosts" / "standin-h100-mig" / "slot0" / "report.json",
-              lambda report: report["disk"].update(used_bytes=3_000_000_000, exceeded=True))
+    edit_json(
+        reports / "hosts" / "standin-h100-mig" / "slot0" / "report.json",
+        lambda report: report["disk"].update(used_bytes=3_000_000_000, exceeded=True),
+    )
     code, out, _ = merge(reports, capsys=capsys)
     assert f"FAILED standin-h100-mig GPU 0 ({MIG[0]}) disk budget: the labs wrote 3.0 GB, over the 2.1 GB limit" in out
 
 
 def test_one_image_name_with_two_ids_across_hosts_is_noted(reports, capsys):
-    edit_json(reports / "hosts" / "standin-a100" / "host.json",
-              lambda host: host["image"].update(name="trainer-workshop-test:cpu"))
+    edit_json(
+        reports / "hosts" / "standin-a100" / "host.json",
+        lambda host: host["image"].update(name="trainer-workshop-test:cpu"),
+    )
     code, out, document = merge(reports, capsys=capsys)
-    assert any(line.startswith("NOTE trainer-workshop-test:cpu is not the same image on every host") for line in out.splitlines())
+    assert any(
+        line.startswith("NOTE trainer-workshop-test:cpu is not the same image on every host")
+        for line in out.splitlines()
+    )
     assert document["notes"]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+
 def notebook(path: Path, cells: list[tuple[str, str | None]]) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -33,25 +34,46 @@ def run_smoke(labs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess
     model.mkdir(parents=True, exist_ok=True)
     (model / "config.json").write_text('{"model_type": "bert"}')
     return subprocess.run(
-        [sys.executable, "-m", "smoke", "--labs-dir", str(labs), "--output", str(out),
-         "--model", str(model), "--causal-model", str(model), *extra],
-        capture_output=True, text=True, env=smoke_env(), timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "smoke",
+            "--labs-dir",
+            str(labs),
+            "--output",
+            str(out),
+            "--model",
+            str(model),
+            "--causal-model",
+            str(model),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=smoke_env(),
+        timeout=300,
     )
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     labs = tmp_path_factory.mktemp("labs")
-    notebook(labs / "04_tiny.ipynb", [
-        ("import numpy as np\neval_ds = [0, 1]", None),  # prelude
-        ("probs = np.array([[0.25, 0.75], [0.5, 0.5]])\nprint('ok')", "task-4C"),  # the check passes
-        ("probs = np.array([[0.9, 0.9], [0.5, 0.5]])", "task-4D"),  # no loss_only_* variables: check fails
-    ])
-    notebook(labs / "05_tiny.ipynb", [
-        ("hub_blocker = 'no Hugging Face token'", "task-5C"),  # skipped with the reason
-        ("x = 1", "task-5D"),
-        ("trainer = Trainer(per_device_batch_size=8)", "task-5D"),  # a broken cell fails its task
-    ])
+    notebook(
+        labs / "04_tiny.ipynb",
+        [
+            ("import numpy as np\neval_ds = [0, 1]", None),  # prelude
+            ("probs = np.array([[0.25, 0.75], [0.5, 0.5]])\nprint('ok')", "task-4C"),  # the check passes
+            ("probs = np.array([[0.9, 0.9], [0.5, 0.5]])", "task-4D"),  # no loss_only_* variables: check fails
+        ],
+    )
+    notebook(
+        labs / "05_tiny.ipynb",
+        [
+            ("hub_blocker = 'no Hugging Face token'", "task-5C"),  # skipped with the reason
+            ("x = 1", "task-5D"),
+            ("trainer = Trainer(per_device_batch_size=8)", "task-5D"),  # a broken cell fails its task
+        ],
+    )
     out = tmp_path_factory.mktemp("out")
     return run_smoke(labs, out), out
 
@@ -64,7 +86,11 @@ def test_exit_status_and_summary_line(tiny_run):
 
 def test_each_task_reported_with_status(tiny_run):
     result, _ = tiny_run
-    lines = {line.split()[1]: line.split()[0] for line in result.stdout.splitlines() if line.split()[:1] in (["PASS"], ["FAIL"], ["SKIPPED"])}
+    lines = {
+        line.split()[1]: line.split()[0]
+        for line in result.stdout.splitlines()
+        if line.split()[:1] in (["PASS"], ["FAIL"], ["SKIPPED"])
+    }
     assert lines == {"4C": "PASS", "4D": "FAIL", "5C": "SKIPPED", "5D": "FAIL"}
 
 
@@ -102,8 +128,21 @@ def test_missing_labs_folder_says_how_to_build_it(tmp_path):
 def test_a_model_that_cannot_load_stops_before_any_task(tmp_path):
     notebook(tmp_path / "01_x.ipynb", [("a = 1", "task-1A")])
     result = subprocess.run(
-        [sys.executable, "-m", "smoke", "--labs-dir", str(tmp_path), "--output", str(tmp_path / "out"), "--model", "nobody/not-cached"],
-        capture_output=True, text=True, env=smoke_env(HF_HUB_OFFLINE="1"), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "smoke",
+            "--labs-dir",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "out"),
+            "--model",
+            "nobody/not-cached",
+        ],
+        capture_output=True,
+        text=True,
+        env=smoke_env(HF_HUB_OFFLINE="1"),
+        timeout=120,
     )
     assert result.returncode == 2
     assert "'nobody/not-cached' is not in the local cache and HF_HUB_OFFLINE=1" in result.stderr
@@ -120,13 +159,19 @@ def test_unknown_task_is_refused(tmp_path):
 def test_each_task_costs_are_measured_and_the_disk_limit_fails_the_run(tmp_path):
     # One task writes 3 MB of "checkpoint" under the output folder and holds 200 MB of memory;
     # another frees what it wrote before. The limit is below what is left.
-    notebook(tmp_path / "03_tiny.ipynb", [
-        ("import os\nruns = os.environ['WORKSHOP_OUTPUT_DIR']", None),
-        ("ballast = bytearray(200 * 2**20)\n"
-         "open(os.path.join(runs, 'checkpoint.bin'), 'wb').write(os.urandom(3 * 2**20))\n"
-         "import time; time.sleep(1)\n"
-         "trainer = None", "task-3D"),
-    ])
+    notebook(
+        tmp_path / "03_tiny.ipynb",
+        [
+            ("import os\nruns = os.environ['WORKSHOP_OUTPUT_DIR']", None),
+            (
+                "ballast = bytearray(200 * 2**20)\n"
+                "open(os.path.join(runs, 'checkpoint.bin'), 'wb').write(os.urandom(3 * 2**20))\n"
+                "import time; time.sleep(1)\n"
+                "trainer = None",
+                "task-3D",
+            ),
+        ],
+    )
     result = run_smoke(tmp_path, tmp_path / "out", "--disk-limit", "2MB")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "disk left by the labs: 3.0 MB, OVER the limit of 2.0 MB per attendee" in result.stdout
@@ -143,7 +188,11 @@ def test_each_task_costs_are_measured_and_the_disk_limit_fails_the_run(tmp_path)
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| 3D" in report and "| 3.0 MB |" in report
     document = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert document["disk"] == {"used_bytes": document["disk"]["used_bytes"], "limit_bytes": 2 * 2**20, "exceeded": True}
+    assert document["disk"] == {
+        "used_bytes": document["disk"]["used_bytes"],
+        "limit_bytes": 2 * 2**20,
+        "exceeded": True,
+    }
     (task,) = document["tasks"]
     assert (task["id"], task["status"], task["notebook"]) == ("3D", "FAIL", "03_tiny.ipynb")
     assert task["peak_rss_bytes"] > 200 * 2**20 and task["gpu_peak_bytes"] is None
@@ -154,7 +203,10 @@ def test_disk_limit_from_the_environment_and_bad_values(tmp_path):
     notebook(tmp_path / "03_tiny.ipynb", [("trainer = None", "task-3D")])
     bad = subprocess.run(
         [sys.executable, "-m", "smoke", "--labs-dir", str(tmp_path), "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, env=smoke_env(SMOKE_DISK_LIMIT="two gigs"), timeout=60,
+        capture_output=True,
+        text=True,
+        env=smoke_env(SMOKE_DISK_LIMIT="two gigs"),
+        timeout=60,
     )
     assert bad.returncode == 2 and "--disk-limit / SMOKE_DISK_LIMIT: 'two gigs' is not a size" in bad.stderr
 

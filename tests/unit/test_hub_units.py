@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import re
+import socket
 
 import pytest
 import yaml
 
 from tests.support.helpers import ROOT
 from workshop_hub import gpus, servicedns, settings
+
 
 @pytest.fixture
 def load(monkeypatch):
@@ -139,9 +140,17 @@ def test_native_authenticator_needs_no_shared_secrets(load):
 
 
 def test_values_are_typed_and_checked_once(load):
-    s = load({**GOOD, "HUB_GPUS": "0, GPU-ab12", "HUB_USERS_PER_GPU": "2", "HUB_CPU_LIMIT": "1.5",
-              "HUB_SINGLEUSER_ENV": "WORKSHOP_LAB_SIZE=workshop,A_B=c", "HUB_ADMIN_USERS": "Lead, second",
-              "HUB_CULL_TIMEOUT": ""})
+    s = load(
+        {
+            **GOOD,
+            "HUB_GPUS": "0, GPU-ab12",
+            "HUB_USERS_PER_GPU": "2",
+            "HUB_CPU_LIMIT": "1.5",
+            "HUB_SINGLEUSER_ENV": "WORKSHOP_LAB_SIZE=workshop,A_B=c",
+            "HUB_ADMIN_USERS": "Lead, second",
+            "HUB_CULL_TIMEOUT": "",
+        }
+    )
     assert s.gpus == ["0", "GPU-ab12"] and s.users_per_gpu == 2 and s.cpu_limit == 1.5
     assert s.singleuser_env == {"WORKSHOP_LAB_SIZE": "workshop", "A_B": "c"}
     assert s.admin_users == ["lead", "second"]
@@ -191,33 +200,68 @@ def test_single_host_is_the_default_and_swarm_is_one_switch(load):
     assert swarm.mode == "swarm" and swarm.work_nfs == ""
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"HUB_MODE": "cluster"}, "HUB_MODE='cluster'"),
-    ({"HUB_MODE": "swarm", "HUB_GPUS": "0,1"}, "HUB_GPUS is for HUB_MODE=single"),
-    ({"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs.example.org"}, "set both HUB_WORK_NFS_SERVER and HUB_WORK_NFS_EXPORT"),
-    ({"HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "/srv/w"}, "HUB_WORK_NFS_SERVER is for HUB_MODE=swarm"),
-    ({"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "srv/w"}, "is not an absolute path"),
-    ({"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "/srv/w"}, "add hub/compose.nfs.yaml"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"HUB_MODE": "cluster"}, "HUB_MODE='cluster'"),
+        ({"HUB_MODE": "swarm", "HUB_GPUS": "0,1"}, "HUB_GPUS is for HUB_MODE=single"),
+        (
+            {"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs.example.org"},
+            "set both HUB_WORK_NFS_SERVER and HUB_WORK_NFS_EXPORT",
+        ),
+        ({"HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "/srv/w"}, "HUB_WORK_NFS_SERVER is for HUB_MODE=swarm"),
+        (
+            {"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "srv/w"},
+            "is not an absolute path",
+        ),
+        (
+            {"HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs", "HUB_WORK_NFS_EXPORT": "/srv/w"},
+            "add hub/compose.nfs.yaml",
+        ),
+    ],
+)
 def test_swarm_settings_that_cannot_work_are_refused_with_the_fix(load, env, message):
     with pytest.raises(settings.ConfigError, match=re.escape(message)):
         load({**GOOD, **env})
 
 
 def test_work_on_nfs_names_server_and_export(load, tmp_path):
-    s = load({**GOOD, "HUB_MODE": "swarm", "HUB_WORK_NFS_SERVER": "nfs.example.org", "HUB_WORK_NFS_EXPORT": "/srv/w/",
-              "HUB_WORK_NFS_MOUNT": str(tmp_path)})
+    s = load(
+        {
+            **GOOD,
+            "HUB_MODE": "swarm",
+            "HUB_WORK_NFS_SERVER": "nfs.example.org",
+            "HUB_WORK_NFS_EXPORT": "/srv/w/",
+            "HUB_WORK_NFS_MOUNT": str(tmp_path),
+        }
+    )
     assert s.work_nfs == "nfs.example.org:/srv/w"
 
 
 def test_roster_text_shows_node_and_per_node_capacity_in_swarm_mode():
     from workshop_hub import roster
 
-    report = {"hub": "h", "mode": "swarm", "pool": ["gpu-a:0", "gpu-a:1", "gpu-b:0"], "free": ["gpu-a:1"],
-              "servers": [{"user": "ada", "node": "gpu-a", "gpu": "0", "state": "ready", "running_for": "1m",
-                           "idle_for": "0s", "started": "t"}],
-              "nodes": [{"node": "a", "host": "gpu-a", "devices": ["0", "1"], "used": 1, "total": 2, "problem": ""},
-                        {"node": "b", "host": "gpu-b", "devices": ["0"], "used": 1, "total": 1, "problem": "node is down"}]}
+    report = {
+        "hub": "h",
+        "mode": "swarm",
+        "pool": ["gpu-a:0", "gpu-a:1", "gpu-b:0"],
+        "free": ["gpu-a:1"],
+        "servers": [
+            {
+                "user": "ada",
+                "node": "gpu-a",
+                "gpu": "0",
+                "state": "ready",
+                "running_for": "1m",
+                "idle_for": "0s",
+                "started": "t",
+            }
+        ],
+        "nodes": [
+            {"node": "a", "host": "gpu-a", "devices": ["0", "1"], "used": 1, "total": 2, "problem": ""},
+            {"node": "b", "host": "gpu-b", "devices": ["0"], "used": 1, "total": 1, "problem": "node is down"},
+        ],
+    }
     text = roster.as_text(report)
     assert "gpu-a: 1/2 used (0, 1)" in text
     assert "gpu-b: 1/1 used (0), takes no attendees: node is down" in text
@@ -263,23 +307,32 @@ def test_services_have_a_stable_roster_token_and_least_privilege_roles(load, tmp
     token = (tmp_path / "roster-token").read_text()
     assert roster["api_token"] == token and len(token) == 64
     assert (tmp_path / "roster-token").stat().st_mode & 0o777 == 0o600
-    assert roster["environment"] == {"HUB_NAME": "trainer-workshop", "HUB_GPUS": "0,1", "HUB_MODE": "single",
-                                     "HUB_USERS_PER_GPU": "2"}
+    assert roster["environment"] == {
+        "HUB_NAME": "trainer-workshop",
+        "HUB_GPUS": "0,1",
+        "HUB_MODE": "single",
+        "HUB_USERS_PER_GPU": "2",
+    }
     assert "--timeout=7200" in services[1]["command"] and "--cull-every=300" in services[1]["command"]
     scopes = {role["name"]: role["scopes"] for role in roles}
-    assert scopes == {"roster": ["list:users", "read:users:activity", "read:servers"],
-                      "idle-culler": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}
+    assert scopes == {
+        "roster": ["list:users", "read:users:activity", "read:servers"],
+        "idle-culler": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    }
     # the same token after a restart, and no culler when culling is off
     again, roles = startup.services_and_roles(load({**GOOD, "HUB_DATA_DIR": str(tmp_path), "HUB_CULL_TIMEOUT": "0"}))
     assert [service["name"] for service in again] == ["roster"] and again[0]["api_token"] == token
     assert again[0]["environment"]["HUB_GPUS"] == "none" and [role["name"] for role in roles] == ["roster"]
 
 
-@pytest.mark.parametrize("env, says", [
-    ({}, "CPU-only mode: attendees get no GPU, HTTP on loopback only, roster: none (anyone with the password)"),
-    ({"HUB_GPUS": "0,1", "HUB_USERS_PER_GPU": "2", "HUB_ROSTER": "ann,bob"}, "GPU pool 0,1 (2 per GPU), HTTP on"),
-    ({"HUB_MODE": "swarm"}, "swarm: GPUs from the nodes' labels (1 per GPU), work on each node, HTTP"),
-])
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        ({}, "CPU-only mode: attendees get no GPU, HTTP on loopback only, roster: none (anyone with the password)"),
+        ({"HUB_GPUS": "0,1", "HUB_USERS_PER_GPU": "2", "HUB_ROSTER": "ann,bob"}, "GPU pool 0,1 (2 per GPU), HTTP on"),
+        ({"HUB_MODE": "swarm"}, "swarm: GPUs from the nodes' labels (1 per GPU), work on each node, HTTP"),
+    ],
+)
 def test_the_banner_says_where_attendees_run(load, capsys, env, says):
     from workshop_hub import startup
 

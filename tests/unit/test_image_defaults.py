@@ -17,7 +17,9 @@ def bake_default(variable: str) -> str:
 def compose_default(file: str) -> str:
     """The build arg's fallback, `BASE_IMAGE: ${VAR:-default}` (compose.gpu.yaml's `!reset` tag
     keeps a YAML loader out)."""
-    (value,) = re.findall(r"^\s+BASE_IMAGE: \$\{\w+:-([^}]+)\}$", (ROOT / file).read_text(encoding="utf-8"), re.MULTILINE)
+    (value,) = re.findall(
+        r"^\s+BASE_IMAGE: \$\{\w+:-([^}]+)\}$", (ROOT / file).read_text(encoding="utf-8"), re.MULTILINE
+    )
     return value
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from smoke.checks import CHECKS
 from smoke.notebooks import discover
-
 from tests.support.helpers import SEED_TASKS
 
 ROOT = Path(__file__).resolve().parents[2]

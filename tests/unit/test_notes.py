@@ -22,7 +22,11 @@ LABS = REPO / "labs"
 
 SOURCE = sl.default_source()
 USED = sl.used_anchors()
-TASKS = ["setup", "gpt2"] + [f"{lab}{t}" for lab, ts in ((1, "ABCDE"), (2, "ABCDE"), (3, "ABCD"), (4, "ABCDE"), (5, "ABCD"), (6, "ABCDE")) for t in ts]
+TASKS = ["setup", "gpt2"] + [
+    f"{lab}{t}"
+    for lab, ts in ((1, "ABCDE"), (2, "ABCDE"), (3, "ABCD"), (4, "ABCDE"), (5, "ABCD"), (6, "ABCDE"))
+    for t in ts
+]
 # A rendered anchor: [`label`](PREFIX/path#line=LINE-1) (path:LINE, [vX](https://github.com/.../blob/vX/src/transformers/path#LLINE))
 # (JupyterLab's editor reads `#line=N` as 0-based line N.)
 LINK = re.compile(
@@ -83,7 +87,9 @@ def test_resolution_agrees_with_the_imported_objects():
         assert Path(inspect.getsourcefile(obj)).resolve() == (SOURCE.root / loc.path).resolve(), anchor
         start = inspect.getsourcelines(obj)[1]
         lines = (SOURCE.root / loc.path).read_text(encoding="utf-8").splitlines()
-        while lines[start - 1].lstrip().startswith("@") or not re.match(r"\s*(async\s+def|def|class)\b", lines[start - 1]):
+        while lines[start - 1].lstrip().startswith("@") or not re.match(
+            r"\s*(async\s+def|def|class)\b", lines[start - 1]
+        ):
             start += 1  # skip decorators, including ones that span lines
         assert start == loc.line, f"{anchor}: inspect says line {start}, resolver {loc.line}"
 
@@ -127,7 +133,7 @@ def test_rendered_note_opens_the_named_defs(built, note):
     rendered = (built / "notes" / note).read_text(encoding="utf-8")
     names = sl.anchors(source_text)
     check_links(rendered, built / "notes", len(names), note)
-    for name, link in zip(names, rendered_links(rendered)):
+    for name, link in zip(names, rendered_links(rendered), strict=True):
         loc = SOURCE.resolve(name)
         assert (link["path"], int(link["line"])) == (loc.path, loc.line)
         assert def_name_at(SOURCE.root / loc.path, loc.line) == name.split(".")[-1]
@@ -177,7 +183,13 @@ def test_sources_carry_no_hand_typed_line_links():
     texts |= {f"notebooks/{p.name}": "\n".join(sl.notebook_markdown(p)) for p in sl.notebook_sources()}
     for name, text in texts.items():
         text = sl._CODE.sub("", text)  # naming `transformers-src/` in code is fine; linking into it by hand is not
-        for bad in (r"#L\d+", r"#line=\d+", r"site-packages", r"transformers-src", r"github\.com/huggingface/transformers/blob"):
+        for bad in (
+            r"#L\d+",
+            r"#line=\d+",
+            r"site-packages",
+            r"transformers-src",
+            r"github\.com/huggingface/transformers/blob",
+        ):
             assert not re.search(bad, text), f"{name}: hand-typed source link ({bad}); use a [[Anchor]]"
 
 

@@ -62,7 +62,10 @@ def test_cpu_locks_that_pin_different_versions_are_refused(checkout):
     amd64 = (ROOT / "docker" / "requirements-cpu-amd64.lock").read_text()
     (checkout / "docker" / "requirements-cpu-amd64.lock").write_text(amd64)
     (checkout / "docker" / "requirements-cpu-arm64.lock").write_text(
-        amd64.replace("torch==2.13.0+cpu", "torch==2.13.0+cpu").replace("\ntransformers==5.24.0", "\ntransformers==5.23.0"))
+        amd64.replace("torch==2.13.0+cpu", "torch==2.13.0+cpu").replace(
+            "\ntransformers==5.24.0", "\ntransformers==5.23.0"
+        )
+    )
     with pytest.raises(release.ReleaseError, match=r"pin different versions of transformers"):
         release.check(None, checkout)
 
@@ -97,8 +100,10 @@ def test_assets_are_reproducible_zips_of_the_built_labs(tmp_path):
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     version = release.project_version()
     with zipfile.ZipFile(first[0]) as archive:
-        assert sorted(archive.namelist()) == [f"trainer-workshop-labs-{version}/01_lab.ipynb",
-                                              f"trainer-workshop-labs-{version}/notes/overview.md"]
+        assert sorted(archive.namelist()) == [
+            f"trainer-workshop-labs-{version}/01_lab.ipynb",
+            f"trainer-workshop-labs-{version}/notes/overview.md",
+        ]
     sums = first[2].read_text()
     assert first[0].name in sums and first[1].name in sums
 
@@ -125,8 +130,9 @@ def test_every_workflow_command_is_a_make_target_that_ci_runs():
     targets = []
     for command in workflow_commands():
         # `make TARGET` with NAME=value settings only: no second command, no shell around it.
-        assert re.fullmatch(r'make [a-z][a-z0-9-]*( [A-Z][A-Z0-9_]*=("\$[A-Z_]+"|[^\s;&|`$]*))*', command), \
+        assert re.fullmatch(r'make [a-z][a-z0-9-]*( [A-Z][A-Z0-9_]*=("\$[A-Z_]+"|[^\s;&|`$]*))*', command), (
             f"not a single make target: {command!r}"
+        )
         target = command.split()[1]
         assert re.search(rf"^{re.escape(target)}:", makefile, re.MULTILINE), f"{target}: no such Makefile target"
         targets.append(target)
@@ -142,15 +148,21 @@ def test_the_workflows_pass_their_linters():
 def test_a_workflow_the_schema_refuses_fails_the_lint(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  x:\n    steps: []\n")  # a job with no runs-on
-    result = subprocess.run([str(ROOT / ".venv" / "bin" / "check-jsonschema"), "--builtin-schema",
-                             "vendor.github-workflows", str(broken)], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "runs-on" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("platforms, push, message", [
-    ("linux/amd64,linux/arm64", False, "loads one platform at a time"),
-    ("linux/riscv64", True, "linux/riscv64 is not built"),
-])
+@pytest.mark.parametrize(
+    "platforms, push, message",
+    [
+        ("linux/amd64,linux/arm64", False, "loads one platform at a time"),
+        ("linux/riscv64", True, "linux/riscv64 is not built"),
+    ],
+)
 def test_platforms_the_builder_cannot_do_are_refused_with_the_fix(monkeypatch, platforms, push, message):
     monkeypatch.setenv("PLATFORMS", platforms)
     with pytest.raises(builder.BuildError, match=message):

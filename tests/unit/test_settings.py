@@ -15,7 +15,12 @@ def test_defaults_are_the_workshop_model_and_dataset():
 
 def test_environment_overrides_every_setting():
     settings = load_settings(
-        {"WORKSHOP_MODEL": "/models/x", "WORKSHOP_DATASET": "/data/y", "WORKSHOP_LAB_SIZE": "SMOKE", "WORKSHOP_OUTPUT_DIR": "/tmp/o"}
+        {
+            "WORKSHOP_MODEL": "/models/x",
+            "WORKSHOP_DATASET": "/data/y",
+            "WORKSHOP_LAB_SIZE": "SMOKE",
+            "WORKSHOP_OUTPUT_DIR": "/tmp/o",
+        }
     )
     assert (settings.model, settings.dataset, settings.size.name) == ("/models/x", "/data/y", "smoke")
     assert settings.out("fsdp") == "/tmp/o/fsdp"

@@ -31,8 +31,12 @@ HUB = "trainer-workshop"
 
 def api_node(host: str, devices: str | None, state: str = "ready", availability: str = "active") -> dict:
     labels = {} if devices is None else {LABEL_NODE_DEVICES: devices}
-    return {"ID": f"id-{host}", "Description": {"Hostname": host}, "Status": {"State": state},
-            "Spec": {"Availability": availability, "Labels": labels}}
+    return {
+        "ID": f"id-{host}",
+        "Description": {"Hostname": host},
+        "Status": {"State": state},
+        "Spec": {"Availability": availability, "Labels": labels},
+    }
 
 
 def api_service(node: str, device: str, hub: str = HUB) -> dict:
@@ -147,12 +151,15 @@ def test_a_node_with_more_room_is_preferred():
     assert choose_slot(nodes, held).host == "big"
 
 
-@pytest.mark.parametrize("state, availability, why", [
-    ("down", "active", "node is down"),
-    ("unknown", "active", "node is unknown"),
-    ("ready", "drain", "node is drained"),
-    ("ready", "pause", "node is paused"),
-])
+@pytest.mark.parametrize(
+    "state, availability, why",
+    [
+        ("down", "active", "node is down"),
+        ("unknown", "active", "node is unknown"),
+        ("ready", "drain", "node is drained"),
+        ("ready", "pause", "node is paused"),
+    ],
+)
 def test_nodes_that_cannot_take_attendees_give_no_slots_and_say_why(state, availability, why):
     nodes = nodes_from_swarm([api_node("gone", "0,1", state, availability), api_node("ok", "0")])
     assert [n.problem for n in nodes if n.host == "gone"] == [why]
@@ -162,8 +169,10 @@ def test_nodes_that_cannot_take_attendees_give_no_slots_and_say_why(state, avail
 
 
 def test_unlabelled_and_mislabelled_nodes_are_named():
-    nodes = {n.host: n for n in nodes_from_swarm([api_node("bare", None), api_node("typo", "gpu0"),
-                                                  api_node("hubonly", "none")])}
+    nodes = {
+        n.host: n
+        for n in nodes_from_swarm([api_node("bare", None), api_node("typo", "gpu0"), api_node("hubonly", "none")])
+    }
     assert "no trainer-workshop.gpus label" in nodes["bare"].problem
     assert "is not a device list" in nodes["typo"].problem and "'gpu0'" in nodes["typo"].problem
     assert nodes["hubonly"].problem == "" and not nodes["hubonly"].usable
@@ -172,8 +181,13 @@ def test_unlabelled_and_mislabelled_nodes_are_named():
 
 
 def test_held_slots_count_only_this_hubs_labelled_services():
-    services = [api_service("n1", "0"), api_service("n1", "0"), api_service("n2", "1", hub="other-hub"),
-                {"Spec": {"Labels": {LABEL_HUB: HUB}}}, {"Spec": {}}]
+    services = [
+        api_service("n1", "0"),
+        api_service("n1", "0"),
+        api_service("n2", "1", hub="other-hub"),
+        {"Spec": {"Labels": {LABEL_HUB: HUB}}},
+        {"Spec": {}},
+    ]
     assert held_slots(services, HUB) == Counter({("n1", "0"): 2})
 
 
@@ -190,11 +204,14 @@ def test_home_full_says_so_and_takes_nothing_elsewhere():
         choose_slot(nodes, held_slots([api_service("id-home", "0")], HUB), home="id-home")
 
 
-@pytest.mark.parametrize("nodes, home, text", [
-    ([api_node("home", "0", state="down"), api_node("ok", "0")], "id-home", "Your work is on home (node is down)"),
-    ([api_node("home", "0", availability="drain")], "id-home", "Your work is on home (node is drained)"),
-    ([api_node("ok", "0")], "id-vanished-node", "a node no longer in the swarm (id-vanished-)"),
-])
+@pytest.mark.parametrize(
+    "nodes, home, text",
+    [
+        ([api_node("home", "0", state="down"), api_node("ok", "0")], "id-home", "Your work is on home (node is down)"),
+        ([api_node("home", "0", availability="drain")], "id-home", "Your work is on home (node is drained)"),
+        ([api_node("ok", "0")], "id-vanished-node", "a node no longer in the swarm (id-vanished-)"),
+    ],
+)
 def test_home_gone_tells_the_attendee_their_work_is_kept(nodes, home, text):
     with pytest.raises(HomeNodeGone) as gone:
         choose_slot(nodes_from_swarm(nodes), Counter(), home=home)
@@ -233,7 +250,10 @@ def test_no_slot_is_ever_held_beyond_its_share_through_starts_and_stops():
 
 def test_nfs_work_is_a_per_attendee_folder_of_the_export():
     assert nfs_volume_options("nfs.example.org:/srv/workshop-work/", "jane-doe") == {
-        "type": "nfs", "o": "addr=nfs.example.org,rw,nfsvers=4,hard", "device": ":/srv/workshop-work/jane-doe"}
+        "type": "nfs",
+        "o": "addr=nfs.example.org,rw,nfsvers=4,hard",
+        "device": ":/srv/workshop-work/jane-doe",
+    }
 
 
 def test_provisioning_writes_the_label_the_hub_reads():

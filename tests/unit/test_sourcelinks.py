@@ -140,7 +140,10 @@ def test_render_refuses_an_unresolvable_anchor(fake):
 
 def test_check_reports_drift_by_name(fake):
     used = {"Trainer.train": ["a.md"], "Trainer.save_state": ["a.md"], "Trainer.gone": ["b.md"], "helper": ["c.md"]}
-    lock = ("9.8.7", {"Trainer.train": "trainer.py:10", "Trainer.save_state": "pt_utils.py:2", "Trainer.gone": "trainer.py:1"})
+    lock = (
+        "9.8.7",
+        {"Trainer.train": "trainer.py:10", "Trainer.save_state": "pt_utils.py:2", "Trainer.gone": "trainer.py:1"},
+    )
     problems = sl.check(fake, used, lock)
     assert problems == [
         "MOVED      Trainer.train: trainer.py:10 -> trainer.py:18 (used in a.md)",
@@ -161,7 +164,7 @@ def test_unresolved_anchor_gets_the_new_location_when_there_is_one(fake):
 def test_notebook_source_lines_belong_to_the_next_tagged_cell(tmp_path):
     nb = tmp_path / "01_x.py"
     nb.write_text(
-        '# %% [markdown]\n# ## Task 1A — x\n#\n# **Source:** [[Trainer.train]], [[Trainer]]\n\n'
+        "# %% [markdown]\n# ## Task 1A — x\n#\n# **Source:** [[Trainer.train]], [[Trainer]]\n\n"
         '# %% tags=["task-1A"]\nx = 1\n\n# %%\ny = 2\n\n'
         '# %% [markdown]\n# **Source:** [[Trainer.save_state]]\n\n# %% tags=["task-1B", "slow"]\nz = 3\n'
     )

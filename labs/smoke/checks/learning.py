@@ -99,7 +99,7 @@ def assert_learned(trainer, name: str, ns: Namespace, class_weight: dict[int, fl
     weights = [weight.get(label, 1.0) for label in labels]
 
     def mean(values: list[float]) -> float:
-        return sum(w * x for w, x in zip(weights, values)) / sum(weights)
+        return sum(w * x for w, x in zip(weights, values, strict=True)) / sum(weights)
 
     blind, trained, untrained = blind_loss(labels, weight), mean(losses), mean(untrained_losses(ns))
     bar = blind - MIN_GAIN - max(0.0, blind - untrained)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from smoke.usage import gpu_peak_in_kernel
 

@@ -19,7 +19,7 @@ def hyperparameter_search(ns, _):
     sampled = [t.params["learning_rate"] for t in study.trials]
     assert len(set(sampled)) == len(sampled), f"trials repeated a learning rate: {sampled}"
     started = recorder.learning_rates
-    assert len(started) == len(sampled) and all(math.isclose(a, b) for a, b in zip(started, sampled)), (
+    assert len(started) == len(sampled) and all(math.isclose(a, b) for a, b in zip(started, sampled, strict=True)), (
         f"the trials' optimizers started at {started}, but Optuna sampled {sampled}"
     )
     best = max(complete, key=lambda t: t.value)

@@ -38,7 +38,7 @@ def nvidia_smi_rows(lines, fields):
         values = [value.strip() for value in line.split(",")]
         if len(values) != len(names):
             raise AnsibleFilterError(f"nvidia-smi printed {line!r}; expected {len(names)} fields: {fields}")
-        rows.append(dict(zip(names, values)))
+        rows.append(dict(zip(names, values, strict=True)))
     return rows
 
 
