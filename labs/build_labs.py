@@ -19,7 +19,8 @@ from pathlib import Path
 
 import jupytext
 
-from notes.sourcelinks import build_notes, render
+from notes.anchor_links import render
+from notes.lab_folder import build_notes
 
 LABS = Path(__file__).resolve().parent
 COPIED = ("workshop", "fsdp", "distributed")

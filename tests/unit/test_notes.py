@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from notes import sourcelinks as sl
+from notes import anchor_links, anchor_lock, lab_sources, transformers_tree
 from tests.support.helpers import ROOT as REPO
 
 LABS = REPO / "labs"
 
-SOURCE = sl.default_source()
-USED = sl.used_anchors()
+SOURCE = transformers_tree.default_source()
+USED = lab_sources.used_anchors()
 TASKS = ["setup", "gpt2"] + [
     f"{lab}{t}"
     for lab, ts in ((1, "ABCDE"), (2, "ABCDE"), (3, "ABCD"), (4, "ABCDE"), (5, "ABCD"), (6, "ABCDE"))
@@ -47,7 +47,7 @@ def def_name_at(path: Path, line: int) -> str | None:
 
 
 def test_installed_transformers_is_the_pinned_one_and_the_one_the_lock_was_reviewed_against():
-    assert SOURCE.version == pinned_version() == sl.read_lock()[0]
+    assert SOURCE.version == pinned_version() == anchor_lock.read_lock()[0]
 
 
 @pytest.mark.parametrize("anchor", sorted(USED))
@@ -58,7 +58,7 @@ def test_anchor_resolves_to_the_def_it_names(anchor):
 
 
 def test_every_note_anchor_is_where_the_lock_says():
-    problems = sl.check(SOURCE, USED, sl.read_lock())
+    problems = anchor_lock.check(SOURCE, USED, anchor_lock.read_lock())
     assert not problems, "\n".join(problems)
 
 
@@ -127,11 +127,11 @@ def test_lab_folder_links_transformers_src_to_the_installed_package(built):
     assert (link / "trainer.py").is_file()
 
 
-@pytest.mark.parametrize("note", [p.name for p in sl.note_sources()])
+@pytest.mark.parametrize("note", [p.name for p in lab_sources.note_sources()])
 def test_rendered_note_opens_the_named_defs(built, note):
     source_text = (LABS / "notes" / note).read_text(encoding="utf-8")
     rendered = (built / "notes" / note).read_text(encoding="utf-8")
-    names = sl.anchors(source_text)
+    names = anchor_links.anchors(source_text)
     check_links(rendered, built / "notes", len(names), note)
     for name, link in zip(names, rendered_links(rendered), strict=True):
         loc = SOURCE.resolve(name)
@@ -139,36 +139,36 @@ def test_rendered_note_opens_the_named_defs(built, note):
         assert def_name_at(SOURCE.root / loc.path, loc.line) == name.split(".")[-1]
 
 
-@pytest.mark.parametrize("notebook", [p.stem for p in sl.notebook_sources()])
+@pytest.mark.parametrize("notebook", [p.stem for p in lab_sources.notebook_sources()])
 def test_rendered_notebook_opens_the_named_defs(built, notebook):
     source = LABS / "notebooks" / f"{notebook}.py"
     cells = json.loads((built / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
     markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    expected = sum(len(sl.anchors(text)) for text in sl.notebook_markdown(source))
+    expected = sum(len(anchor_links.anchors(text)) for text in lab_sources.notebook_markdown(source))
     check_links(markdown, built, expected, notebook)
 
 
 def note_task_locations() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for path in sl.note_sources():
-        for task, section in sl.task_sections(path.read_text(encoding="utf-8")).items():
-            found.setdefault(task, set()).update(str(SOURCE.resolve(a)) for a in sl.anchors(section))
+    for path in lab_sources.note_sources():
+        for task, section in lab_sources.task_sections(path.read_text(encoding="utf-8")).items():
+            found.setdefault(task, set()).update(str(SOURCE.resolve(a)) for a in anchor_links.anchors(section))
     return found
 
 
 def test_notes_give_every_lab_task_a_source_line():
-    sources = sl.task_sources((LABS / "notes" / "labs.md").read_text(encoding="utf-8"))
+    sources = lab_sources.task_sources((LABS / "notes" / "labs.md").read_text(encoding="utf-8"))
     assert sorted(sources) == sorted(TASKS)
     assert all(sources[t] for t in TASKS), [t for t in TASKS if not sources[t]]
 
 
-@pytest.mark.parametrize("notebook", [p.stem for p in sl.notebook_sources()])
+@pytest.mark.parametrize("notebook", [p.stem for p in lab_sources.notebook_sources()])
 def test_notebook_task_sources_appear_in_the_notes_for_that_task(notebook):
     """Notebooks and notes agree: each task's **Source:** anchors in the notebook name defs that
     the notes' section for the same task names too (compared by location, so
     `Trainer.save_state` and `transformers.trainer_pt_utils.save_state` count as the same)."""
     in_notes = note_task_locations()
-    tasks = sl.notebook_task_sources(LABS / "notebooks" / f"{notebook}.py")
+    tasks = lab_sources.notebook_task_sources(LABS / "notebooks" / f"{notebook}.py")
     missing = [
         f"task-{task}: [[{a}]] ({SOURCE.resolve(a)})"
         for task, names in tasks.items()
@@ -179,10 +179,12 @@ def test_notebook_task_sources_appear_in_the_notes_for_that_task(notebook):
 
 
 def test_sources_carry_no_hand_typed_line_links():
-    texts = {p.name: p.read_text(encoding="utf-8") for p in sl.note_sources()}
-    texts |= {f"notebooks/{p.name}": "\n".join(sl.notebook_markdown(p)) for p in sl.notebook_sources()}
+    texts = {p.name: p.read_text(encoding="utf-8") for p in lab_sources.note_sources()}
+    notebooks = lab_sources.notebook_sources()
+    texts |= {f"notebooks/{p.name}": "\n".join(lab_sources.notebook_markdown(p)) for p in notebooks}
     for name, text in texts.items():
-        text = sl._CODE.sub("", text)  # naming `transformers-src/` in code is fine; linking into it by hand is not
+        # naming `transformers-src/` in code is fine; linking into it by hand is not
+        text = anchor_links._CODE.sub("", text)
         for bad in (
             r"#L\d+",
             r"#line=\d+",
@@ -210,7 +212,7 @@ def params(anchor: str) -> list[str]:
 def test_what_the_notes_say_changed_holds_for_the_pinned_version():
     """The *Now:* lines of the notes, checked against the source (no import)."""
     for gone in ("prediction_loop",):
-        with pytest.raises(sl.Unresolved):
+        with pytest.raises(transformers_tree.Unresolved):
             SOURCE.resolve(f"Trainer.{gone}")
     fields = class_fields("TrainingArguments")
     assert {"eval_strategy", "warmup_steps", "activation_checkpointing"} <= fields

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from notes import sourcelinks as sl
+from notes import anchor_links, anchor_lock, lab_sources, transformers_tree
 from tests.support.helpers import ROOT
 
 LABS = ROOT / "labs"
@@ -80,7 +80,7 @@ FAKE = {
 
 @pytest.fixture
 def fake(tmp_path):
-    return sl.Source(write_tree(tmp_path, FAKE))
+    return transformers_tree.Source(write_tree(tmp_path, FAKE))
 
 
 @pytest.mark.parametrize(
@@ -117,25 +117,25 @@ def test_resolves_to_the_def_line(fake, anchor, where):
     ],
 )
 def test_unresolvable_anchors_say_why(fake, anchor, reason):
-    with pytest.raises(sl.Unresolved, match=re.escape(reason)):
+    with pytest.raises(transformers_tree.Unresolved, match=re.escape(reason)):
         fake.resolve(anchor)
 
 
 def test_render_both_links_and_leaves_code_alone(fake):
     text = "See [[Trainer.train]] and [[Trainer.save_state|save it]].\n`[[Trainer.train]]`\n```\n[[Nope]]\n```\n"
-    out = sl.render(text, "../transformers-src", fake)
+    out = anchor_links.render(text, "../transformers-src", fake)
     assert (
         "See [`Trainer.train`](../transformers-src/trainer.py#line=17) (trainer.py:18, "
         "[v9.8.7](https://github.com/huggingface/transformers/blob/v9.8.7/src/transformers/trainer.py#L18))"
     ) in out
     assert "[`save it`](../transformers-src/pt_utils.py#line=1)" in out
     assert "`[[Trainer.train]]`\n```\n[[Nope]]\n```\n" in out  # code untouched, even an unresolvable anchor
-    assert sl.anchors(text) == ["Trainer.train", "Trainer.save_state"]
+    assert anchor_links.anchors(text) == ["Trainer.train", "Trainer.save_state"]
 
 
 def test_render_refuses_an_unresolvable_anchor(fake):
-    with pytest.raises(sl.Unresolved, match="prediction_loop"):
-        sl.render("[[Trainer.prediction_loop]]", "transformers-src", fake)
+    with pytest.raises(transformers_tree.Unresolved, match="prediction_loop"):
+        anchor_links.render("[[Trainer.prediction_loop]]", "transformers-src", fake)
 
 
 def test_check_reports_drift_by_name(fake):
@@ -144,17 +144,17 @@ def test_check_reports_drift_by_name(fake):
         "9.8.7",
         {"Trainer.train": "trainer.py:10", "Trainer.save_state": "pt_utils.py:2", "Trainer.gone": "trainer.py:1"},
     )
-    problems = sl.check(fake, used, lock)
+    problems = anchor_lock.check(fake, used, lock)
     assert problems == [
         "MOVED      Trainer.train: trainer.py:10 -> trainer.py:18 (used in a.md)",
         "UNRESOLVED Trainer.gone (used in b.md): Trainer.gone: Trainer has no 'gone'; no def of that name anywhere",
         "UNLOCKED   helper -> utils/helpers.py:1 (used in c.md): run --update after checking the note",
     ]
-    assert sl.check(fake, used, ("1.0.0", lock[1]))[0].startswith("transformers 9.8.7 at ")
+    assert anchor_lock.check(fake, used, ("1.0.0", lock[1]))[0].startswith("transformers 9.8.7 at ")
 
 
 def test_unresolved_anchor_gets_the_new_location_when_there_is_one(fake):
-    problems = sl.check(fake, {"Trainer.evaluate": ["n.md"]}, ("9.8.7", {"Trainer.evaluate": "trainer.py:5"}))
+    problems = anchor_lock.check(fake, {"Trainer.evaluate": ["n.md"]}, ("9.8.7", {"Trainer.evaluate": "trainer.py:5"}))
     assert problems == [
         "UNRESOLVED Trainer.evaluate (used in n.md): Trainer.evaluate: Trainer has no 'evaluate'; "
         "a def of that name now at trainer.py:26"
@@ -168,10 +168,10 @@ def test_notebook_source_lines_belong_to_the_next_tagged_cell(tmp_path):
         '# %% tags=["task-1A"]\nx = 1\n\n# %%\ny = 2\n\n'
         '# %% [markdown]\n# **Source:** [[Trainer.save_state]]\n\n# %% tags=["task-1B", "slow"]\nz = 3\n'
     )
-    assert sl.notebook_task_sources(nb) == {"1A": ["Trainer.train", "Trainer"], "1B": ["Trainer.save_state"]}
+    assert lab_sources.notebook_task_sources(nb) == {"1A": ["Trainer.train", "Trainer"], "1B": ["Trainer.save_state"]}
 
 
-def shifted_copy(tmp_path: Path, real: sl.Source, edits: dict[str, callable]) -> Path:
+def shifted_copy(tmp_path: Path, real: transformers_tree.Source, edits: dict[str, callable]) -> Path:
     """A transformers tree whose files are links to the installed ones, except the edited ones."""
     root = tmp_path / "transformers"
     root.mkdir()
@@ -186,8 +186,8 @@ def shifted_copy(tmp_path: Path, real: sl.Source, edits: dict[str, callable]) ->
 def test_cli_flags_every_drifted_anchor_of_the_notes(tmp_path):
     """The real notes against a copy of the installed transformers with trainer.py shifted by
     three lines, `evaluation_loop` renamed and `save_state` no longer attached to the class."""
-    real = sl.Source()
-    version, locked = sl.read_lock()
+    real = transformers_tree.Source()
+    version, locked = anchor_lock.read_lock()
 
     def shift(text):
         text = text.replace("    def evaluation_loop(", "    def evaluation_loop_v2(", 1)
